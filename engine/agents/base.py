@@ -1,0 +1,70 @@
+"""The agent interface: given the conversation so far, return the next assistant message.
+
+The conversation is in the Anthropic Messages API shape (``system``, ``messages``
+with text / tool_use / tool_result blocks, ``tools``), whatever the agent is,
+so a scripted policy, a replayed log and Claude are interchangeable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from engine.events import Event, empty_usage
+
+
+@dataclass
+class ModelRequest:
+    step: int
+    max_steps: int
+    system: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+
+
+@dataclass
+class AgentReply:
+    """One assistant message, as the Messages API returns it."""
+
+    message_id: str
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    usage: dict[str, int] = field(default_factory=empty_usage)
+    model: str | None = None
+    latency_s: float | None = None
+    cost_usd: float | None = None
+
+
+class AgentError(Exception):
+    """The agent cannot produce a message. The run ends with status ``error``.
+
+    ``str()`` is shown to the user as is: say what failed and what to do.
+    """
+
+    def __init__(self, message: str, *, code: str = "agent_error") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class AgentContext:
+    """What an agent may use while answering: the bus (for live deltas and
+    retry warnings) and the run's stop flag (Ctrl-C / quit)."""
+
+    emit: Callable[[Event], Event]
+    step: int
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@runtime_checkable
+class Agent(Protocol):
+    #: "claude", "scripted", "replay", ...
+    name: str
+    #: model id for the log and the price table (None for offline agents)
+    model: str | None
+
+    def respond(self, request: ModelRequest, ctx: AgentContext) -> AgentReply: ...
+
+    def close(self) -> None: ...

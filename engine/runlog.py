@@ -1,0 +1,745 @@
+"""Run directories, the JSONL log writer and the lazy log reader.
+
+A run lives in ``<log_dir>/<run_id>/``: ``events.jsonl`` (one event a line,
+flushed per event, so even ``kill -9`` leaves every earlier event readable),
+``artifacts/`` and the sandbox's working directory ``work/``.
+
+``RunLog`` reads a log lazily: one pass over the bytes builds an index (line
+offsets, event type, step) from each line's fixed prefix
+``{"seq":N,"t":T,"type":"X","step":S`` without parsing the JSON; a step is
+parsed only when asked for. A torn last line is ignored with a warning, a log
+that is still being written can be followed (``refresh``), and a seed-format
+markdown log is read through the same class (imported to events first).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import time
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.events import (
+    SCHEMA,
+    Artifact,
+    ErrorEvent,
+    Event,
+    EventError,
+    Grade,
+    Metric,
+    ModelResponse,
+    RunEnd,
+    RunStart,
+    StepStart,
+    ToolCall,
+    ToolOutputChunk,
+    ToolResult,
+    WarningEvent,
+    event_from_dict,
+    usage_of,
+)
+
+EVENTS_FILE = "events.jsonl"
+
+
+class LogError(Exception):
+    """A log that cannot be read. ``str()`` is a one-line message for the user."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.path or ""
+        if self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+# -- run directories -----------------------------------------------------------
+
+
+def new_run_id(task: str, when: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when or time.time()))
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", task).strip("-") or "run"
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def events(self) -> Path:
+        return self.path / EVENTS_FILE
+
+    @property
+    def artifacts(self) -> Path:
+        return self.path / "artifacts"
+
+    @property
+    def work(self) -> Path:
+        return self.path / "work"
+
+    @property
+    def private(self) -> Path:
+        """Engine-only files (grading secrets); never inside ``work/``."""
+        return self.path / ".engine"
+
+    @classmethod
+    def create(cls, log_dir: str | os.PathLike[str], run_id: str) -> RunDir:
+        path = Path(log_dir) / run_id
+        if path.exists():
+            raise FileExistsError(f"run directory already exists: {path}")
+        for sub in ("artifacts", "work"):
+            (path / sub).mkdir(parents=True)
+        (path / ".engine").mkdir(mode=0o700)
+        return cls(path)
+
+
+# -- writer -----------------------------------------------------------------------
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) with null, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and arrays, paths, sets: what tool handlers commonly return
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def encode_event(event: Event) -> str:
+    d = event.to_dict()
+    try:
+        return json.dumps(d, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                          default=_json_default)
+    except ValueError:
+        return json.dumps(_finite(json.loads(json.dumps(d, default=_json_default))),
+                          ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class LogWriter:
+    """Appends one JSON line per persistent event and flushes each.
+
+    Use as a bus sink: ``bus.subscribe(writer)``. Live-only events are skipped.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._f = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self.closed = False
+
+    def __call__(self, event: Event) -> None:
+        self.write(event)
+
+    def write(self, event: Event) -> None:
+        if not event.PERSIST or self.closed:
+            return
+        self._f.write(encode_event(event) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._f.flush()
+            try:
+                os.fsync(self._f.fileno())
+            except OSError:
+                pass
+            self._f.close()
+
+    def __enter__(self) -> LogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- reader -----------------------------------------------------------------------
+
+# The writer always starts a line with these keys in this order; lines written by
+# other tools fall back to a JSON parse.
+_PREFIX = re.compile(
+    rb'^\{"seq":(\d+),"t":[-0-9.eE+]+,"type":"([a-z_]+)"(?:,"step":(\d+))?[^\n]*\n', re.M
+)
+_CHUNK = 8 << 20
+
+TYPE_CODES: dict[str, int] = {
+    name: i
+    for i, name in enumerate(
+        ["run_start", "step_start", "model_delta", "model_response", "tool_call",
+         "tool_output_chunk", "tool_result", "metric", "artifact", "grade", "warning",
+         "error", "run_end", "?"]
+    )
+}
+_CODE_NAMES = {v: k for k, v in TYPE_CODES.items()}
+_UNKNOWN = TYPE_CODES["?"]
+
+
+@dataclass
+class CallRecord:
+    call: ToolCall
+    chunks: list[ToolOutputChunk] = field(default_factory=list)
+    result: ToolResult | None = None
+
+    @property
+    def streamed_text(self) -> str:
+        return "".join(c.text for c in self.chunks)
+
+
+@dataclass
+class StepRecord:
+    """Everything that happened in one step, parsed from its lines."""
+
+    step: int
+    start: StepStart | None = None
+    response: ModelResponse | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    warnings: list[WarningEvent] = field(default_factory=list)
+    errors: list[ErrorEvent] = field(default_factory=list)
+    #: Lines of this step that could not be read, as "line N: why".
+    problems: list[str] = field(default_factory=list)
+    t_start: float = 0.0
+    t_end: float | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.t_end is None else max(0.0, self.t_end - self.t_start)
+
+    @property
+    def text(self) -> str:
+        """The assistant's text blocks, joined."""
+        if self.response is None:
+            return ""
+        return "\n\n".join(
+            b.get("text", "") for b in self.response.content if b.get("type") == "text"
+        )
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [c.call.name for c in self.calls]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(c.result is not None and c.result.error for c in self.calls)
+
+    @property
+    def retried(self) -> bool:
+        return any(w.code == "retry" for w in self.warnings)
+
+
+@dataclass
+class Totals:
+    steps: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_usd: float | None = 0.0
+    wall_s: float = 0.0
+    status: str | None = None
+    passed: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cost_usd": self.cost_usd,
+            "wall_s": self.wall_s,
+        }
+
+    def add_usage(self, ev: ModelResponse) -> None:
+        u = usage_of(ev)
+        self.steps += 1
+        self.input_tokens += u["input_tokens"]
+        self.output_tokens += u["output_tokens"]
+        self.cache_creation_input_tokens += u["cache_creation_input_tokens"]
+        self.cache_read_input_tokens += u["cache_read_input_tokens"]
+        if ev.cost_usd is None:
+            self.cost_usd = None
+        elif self.cost_usd is not None:
+            self.cost_usd += ev.cost_usd
+
+
+class _FileSource:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def read(self, offset: int, n: int) -> bytes:
+        return os.pread(self._fd, n, offset)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _BytesSource:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, offset: int, n: int) -> bytes:
+        return self.data[offset : offset + n]
+
+    def close(self) -> None:
+        pass
+
+
+def _is_markdown(head: bytes) -> bool:
+    return head.lstrip().startswith(b"#")
+
+
+class RunLog:
+    """A lazily read run log (JSONL, or seed-format markdown imported to events).
+
+    ``RunLog.open(path)`` raises ``LogError`` with a one-line message for a file
+    that is missing, empty, not a log, or of an unsupported schema.
+    """
+
+    def __init__(self, source: _FileSource | _BytesSource, name: str) -> None:
+        self._src = source
+        self.name = name
+        self.path: Path | None = getattr(source, "path", None)
+        self.format = "jsonl"
+        self.warnings: list[str] = []
+        # per line
+        self._off = array("q")
+        self._len = array("i")
+        self._type = array("b")
+        self._step = array("i")
+        self._indexed_to = 0  # bytes indexed (always at a line boundary)
+        self._last_seq = -1
+        self._current_step = 0
+        # per step: step number -> first line index
+        self.step_numbers: list[int] = []
+        self._step_first_line: dict[int, int] = {}
+        self._step_pos: dict[int, int] = {}
+        self._model_response_lines: list[int] = []
+        self._run_end_line: int | None = None
+        self._grade_line: int | None = None
+        self.header: RunStart | None = None
+        self._step_cache: dict[int, StepRecord] = {}
+        self._totals_cache: Totals | None = None
+        self._torn_warned_at = -1
+
+    # -- opening --------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, follow: bool = False) -> RunLog:
+        p = Path(path)
+        if p.is_dir():
+            if (p / EVENTS_FILE).exists():
+                p = p / EVENTS_FILE
+            else:
+                raise LogError(f"directory has no {EVENTS_FILE}: not a run directory", path=p)
+        if not p.exists():
+            raise LogError("no such file", path=p)
+        try:
+            with open(p, "rb") as f:
+                head = f.read(4096)
+        except OSError as e:
+            raise LogError(f"cannot read: {e.strerror}", path=p) from e
+        if _is_markdown(head):
+            from engine.markdown import import_markdown
+
+            text = p.read_bytes().decode("utf-8", errors="replace")
+            events = import_markdown(text, source=str(p))
+            log = cls.from_events(events, name=str(p))
+            log.path = p
+            log.format = "markdown"
+            return log
+        log = cls(_FileSource(p), str(p))
+        log._load(follow=follow)
+        return log
+
+    @classmethod
+    def from_events(cls, events: list[Event], *, name: str = "<memory>") -> RunLog:
+        data = "".join(encode_event(e) + "\n" for e in events).encode("utf-8")
+        log = cls(_BytesSource(data), name)
+        log._load(follow=False)
+        return log
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, name: str = "<memory>") -> RunLog:
+        log = cls(_BytesSource(data), name)
+        log._load(follow=False)
+        return log
+
+    def close(self) -> None:
+        self._src.close()
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _load(self, follow: bool) -> None:
+        size = self._src.size()
+        if size == 0:
+            if follow:
+                return
+            raise LogError("empty file: not an agentdeck log", path=self.name)
+        self._index_more(final=not follow)
+        if self.header is None and not follow:
+            raise LogError("not an agentdeck log: no run_start event", path=self.name, line=1)
+
+    # -- indexing ---------------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Index lines appended since the last call; returns how many were added."""
+        before = len(self._off)
+        self._index_more(final=False)
+        added = len(self._off) - before
+        if added:
+            self._totals_cache = None
+            if self.step_numbers:
+                # the last step may have grown
+                self._step_cache.pop(self.step_numbers[-1], None)
+        return added
+
+    def _index_more(self, final: bool) -> None:
+        size = self._src.size()
+        pos = self._indexed_to
+        carry = b""
+        while pos + len(carry) < size:
+            chunk = carry + self._src.read(pos + len(carry), min(_CHUNK, size - pos - len(carry)))
+            if not chunk:
+                break
+            end = chunk.rfind(b"\n") + 1
+            if end == 0:
+                if pos + len(chunk) >= size:
+                    break  # a last line without newline: handled below
+                carry = chunk
+                continue
+            self._index_chunk(chunk[:end], pos)
+            pos += end
+            carry = chunk[end:]
+        self._indexed_to = pos
+        if pos < size:
+            tail = self._src.read(pos, size - pos)
+            if b"\n" not in tail:
+                try:
+                    json.loads(tail)
+                    complete = True
+                except ValueError:
+                    complete = False
+                if complete and final:
+                    self._index_chunk(tail + b"\n", pos)
+                    self._indexed_to = size
+                elif final and self._torn_warned_at != pos:
+                    self._torn_warned_at = pos
+                    self.warnings.append(
+                        f"line {len(self._off) + 1}: torn last line ({len(tail)} bytes) ignored"
+                    )
+
+    def _index_chunk(self, chunk: bytes, base: int) -> None:
+        matches = list(_PREFIX.finditer(chunk))
+        if len(matches) == chunk.count(b"\n"):
+            for m in matches:
+                self._add_line(base + m.start(), m.end() - m.start(), m.group(2).decode(),
+                               int(m.group(1)), int(m.group(3)) if m.group(3) else None)
+            return
+        # slow path: some line does not start with the writer's prefix
+        start = 0
+        while start < len(chunk):
+            nl = chunk.index(b"\n", start)
+            line = chunk[start:nl + 1]
+            m = _PREFIX.match(line)
+            if m:
+                self._add_line(base + start, len(line), m.group(2).decode(), int(m.group(1)),
+                               int(m.group(3)) if m.group(3) else None)
+            elif line.strip():
+                self._add_foreign_line(line, base + start)
+            start = nl + 1
+
+    def _add_foreign_line(self, line: bytes, offset: int) -> None:
+        lineno = len(self._off) + 1
+        try:
+            d = json.loads(line)
+        except ValueError:
+            d = None
+        if not isinstance(d, dict) or not isinstance(d.get("type"), str):
+            if not self._off and self.header is None:
+                raise LogError("not an agentdeck log (line 1 is not a JSON event)",
+                               path=self.name, line=1)
+            self.warnings.append(f"line {lineno}: not a JSON event, ignored")
+            return
+        seq = d.get("seq") if isinstance(d.get("seq"), int) else -1
+        step = d.get("step") if isinstance(d.get("step"), int) else None
+        self._add_line(offset, len(line), d["type"], seq, step)
+
+    def _add_line(self, offset: int, length: int, etype: str, seq: int, step: int | None) -> None:
+        idx = len(self._off)
+        lineno = idx + 1
+        code = TYPE_CODES.get(etype, _UNKNOWN)
+        if idx == 0 or self.header is None:
+            if etype != "run_start":
+                raise LogError(
+                    f"not an agentdeck log: the first event is {etype!r}, expected 'run_start'",
+                    path=self.name, line=lineno,
+                )
+        if seq >= 0:
+            if self._last_seq >= 0 and seq != self._last_seq + 1:
+                self.warnings.append(
+                    f"line {lineno}: seq jumps from {self._last_seq} to {seq} (events missing?)"
+                )
+            self._last_seq = seq
+        if etype == "step_start" and step is not None:
+            if step not in self._step_first_line:
+                self._step_pos[step] = len(self.step_numbers)
+                self.step_numbers.append(step)
+                self._step_first_line[step] = idx
+            self._current_step = step
+        self._off.append(offset)
+        self._len.append(length)
+        self._type.append(code)
+        self._step.append(self._current_step)
+        if etype == "run_start" and self.header is None:
+            ev = self._parse_line(idx, strict=True)
+            assert isinstance(ev, RunStart)
+            self.header = ev
+        elif etype == "model_response":
+            self._model_response_lines.append(idx)
+        elif etype == "run_end":
+            self._run_end_line = idx
+        elif etype == "grade":
+            self._grade_line = idx
+
+    # -- parsing -----------------------------------------------------------------------
+
+    def _parse_line(self, idx: int, strict: bool = False) -> Event | None:
+        raw = self._src.read(self._off[idx], self._len[idx])
+        try:
+            d = json.loads(raw)
+        except ValueError as e:
+            if strict:
+                raise LogError(f"not valid JSON ({e.msg})", path=self.name, line=idx + 1) from e
+            raise EventError(f"not valid JSON ({e.msg})", line=idx + 1, source=self.name) from e
+        try:
+            return event_from_dict(d)
+        except EventError as e:
+            if strict:
+                raise LogError(str(e), path=self.name, line=idx + 1) from e
+            raise e.located(line=idx + 1, source=self.name) from e
+
+    def event_at(self, idx: int) -> Event:
+        ev = self._parse_line(idx)
+        assert ev is not None
+        return ev
+
+    def __len__(self) -> int:
+        return len(self._off)
+
+    def events(self, *, skip_invalid: bool = True) -> Iterator[Event]:
+        """Every event in order (parses the whole log)."""
+        for i in range(len(self._off)):
+            try:
+                ev = self._parse_line(i)
+            except EventError as e:
+                if not skip_invalid:
+                    raise
+                self._note(f"{e}")
+                continue
+            if ev is not None:
+                yield ev
+
+    def _note(self, msg: str) -> None:
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+
+    @property
+    def max_steps(self) -> int:
+        return self.header.max_steps if self.header else 0
+
+    def line_range(self, step: int) -> tuple[int, int]:
+        """Line indexes [first, end) of a step: from its step_start to the next one."""
+        if step not in self._step_first_line:
+            raise KeyError(step)
+        first = self._step_first_line[step]
+        pos = self._step_pos[step]
+        if pos + 1 < len(self.step_numbers):
+            end = self._step_first_line[self.step_numbers[pos + 1]]
+        else:
+            end = len(self._off)
+            # trailing run-level events (grade, run_end) are not part of the last step
+            while end > first + 1 and _CODE_NAMES[self._type[end - 1]] in ("run_end", "grade"):
+                end -= 1
+        return first, end
+
+    def step(self, step: int) -> StepRecord:
+        """Parse one step (cached)."""
+        cached = self._step_cache.get(step)
+        if cached is not None:
+            return cached
+        first, end = self.line_range(step)
+        rec = StepRecord(step=step)
+        calls: dict[str, CallRecord] = {}
+        last_t = None
+        for i in range(first, end):
+            try:
+                ev = self._parse_line(i)
+            except EventError as e:
+                rec.problems.append(str(e))
+                continue
+            if ev is None:
+                continue
+            last_t = ev.t
+            if isinstance(ev, StepStart):
+                rec.start = ev
+                rec.t_start = ev.t
+            elif isinstance(ev, ModelResponse):
+                rec.response = ev
+            elif isinstance(ev, ToolCall):
+                cr = CallRecord(ev)
+                calls[ev.call_id] = cr
+                rec.calls.append(cr)
+            elif isinstance(ev, ToolOutputChunk):
+                if ev.call_id in calls:
+                    calls[ev.call_id].chunks.append(ev)
+            elif isinstance(ev, ToolResult):
+                if ev.call_id in calls:
+                    calls[ev.call_id].result = ev
+            elif isinstance(ev, Metric):
+                rec.metrics.append(ev)
+            elif isinstance(ev, Artifact):
+                rec.artifacts.append(ev)
+            elif isinstance(ev, WarningEvent):
+                rec.warnings.append(ev)
+            elif isinstance(ev, ErrorEvent):
+                rec.errors.append(ev)
+        # a step ends where the next one starts (or at its last event)
+        pos = self._step_pos[step]
+        if pos + 1 < len(self.step_numbers):
+            nxt = self.step_numbers[pos + 1]
+            rec.t_end = self._peek_t(self._step_first_line[nxt])
+        else:
+            rec.t_end = last_t
+        finished = pos + 1 < len(self.step_numbers) or self._run_end_line is not None
+        if finished:
+            self._step_cache[step] = rec
+            if len(self._step_cache) > 4096:
+                self._step_cache.pop(next(iter(self._step_cache)))
+        return rec
+
+    def _peek_t(self, idx: int) -> float | None:
+        raw = self._src.read(self._off[idx], min(self._len[idx], 80))
+        m = re.match(rb'\{"seq":\d+,"t":([-0-9.eE+]+)', raw)
+        if m:
+            return float(m.group(1))
+        try:
+            return float(self.event_at(idx).t)
+        except (EventError, LogError):
+            return None
+
+    # -- run-level facts ------------------------------------------------------------------
+
+    @property
+    def end(self) -> RunEnd | None:
+        if self._run_end_line is None:
+            return None
+        try:
+            ev = self._parse_line(self._run_end_line)
+        except EventError as e:
+            self._note(str(e))
+            return None
+        return ev if isinstance(ev, RunEnd) else None
+
+    @property
+    def grade(self) -> Grade | None:
+        if self._grade_line is None:
+            return None
+        try:
+            ev = self._parse_line(self._grade_line)
+        except EventError as e:
+            self._note(str(e))
+            return None
+        return ev if isinstance(ev, Grade) else None
+
+    @property
+    def status(self) -> str:
+        end = self.end
+        return end.status if end else "running/incomplete"
+
+    @property
+    def last_t(self) -> float | None:
+        return self._peek_t(len(self._off) - 1) if len(self._off) else None
+
+    def totals(self) -> Totals:
+        """Run totals: from run_end when the run finished, else summed over model responses."""
+        if self._totals_cache is not None:
+            return self._totals_cache
+        tot = Totals()
+        end = self.end
+        if end is not None and end.totals:
+            t = end.totals
+            tot.steps = int(t.get("steps", 0) or 0)
+            for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                      "cache_read_input_tokens"):
+                setattr(tot, k, int(t.get(k, 0) or 0))
+            tot.cost_usd = t.get("cost_usd")
+            tot.wall_s = float(t.get("wall_s", 0.0) or 0.0)
+            tot.status = end.status
+        else:
+            for idx in self._model_response_lines:
+                try:
+                    ev = self._parse_line(idx)
+                except EventError as e:
+                    self._note(str(e))
+                    continue
+                if isinstance(ev, ModelResponse):
+                    tot.add_usage(ev)
+            tot.steps = max(tot.steps, len(self.step_numbers))
+            if self.header is not None and self.last_t is not None:
+                tot.wall_s = max(0.0, self.last_t - self.header.t)
+            tot.status = end.status if end else None
+        g = self.grade
+        tot.passed = g.passed if g is not None else None
+        self._totals_cache = tot
+        return tot
+
+
+def schema_version() -> str:
+    return SCHEMA

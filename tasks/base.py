@@ -1,0 +1,100 @@
+"""The task interface: what a task gives the engine.
+
+A ``Task`` declares its name, description and parameters (``-T key=value``).
+``Task.setup`` builds one instance for one run: the data, the grading secrets
+(kept in the engine process), the prompt and the tools, and a reference policy
+the ``scripted`` agent plays.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.runlog import RunDir
+from engine.tools import ToolSpec
+
+
+class TaskParamError(ValueError):
+    """A bad ``-T key=value``; the message says which key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    #: Shown by ``agentdeck tasks``; the default as the user would type it.
+    default_text: str | None = None
+
+    def describe_default(self) -> str:
+        if self.default_text is not None:
+            return self.default_text
+        return "" if self.default is None else str(self.default)
+
+
+@dataclass
+class ScriptedStep:
+    """One assistant message of a reference policy: some text and one tool call."""
+
+    tool: str
+    input: dict[str, Any]
+    text: str = ""
+
+
+@dataclass
+class TaskInstance:
+    system: str
+    prompt: str
+    tools: list[ToolSpec]
+    #: Name of the tool whose valid call grades and ends the run.
+    submit_tool: str
+    max_steps: int
+    #: Python run in the sandbox kernel when it starts (imports, helpers).
+    sandbox_setup: str = ""
+    #: Seconds one tool call may run.
+    tool_time_limit_s: float = 600.0
+    #: The parameters actually used (defaults and draws filled in), for the log.
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    reference_policy: list[ScriptedStep] = field(default_factory=list)
+    #: Resources one run needs (for batch schedulers).
+    resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1, "gpus": 0})
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what setup made (override if needed)."""
+
+
+class Task(ABC):
+    name: str = ""
+    description: str = ""
+    params: tuple[Param, ...] = ()
+
+    def parse_params(self, raw: dict[str, str]) -> dict[str, Any]:
+        """Turn ``-T`` strings into typed values, defaults for the rest."""
+        known = {p.name: p for p in self.params}
+        unknown = [k for k in raw if k not in known]
+        if unknown:
+            raise TaskParamError(
+                f"task {self.name!r} has no parameter {unknown[0]!r}; "
+                f"its parameters are: {', '.join(known) or '(none)'}"
+            )
+        out: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in raw:
+                try:
+                    out[p.name] = p.parse(raw[p.name])
+                except (ValueError, TypeError) as e:
+                    raise TaskParamError(
+                        f"-T {p.name}={raw[p.name]}: {e} ({p.help})"
+                    ) from e
+            else:
+                out[p.name] = p.default
+        return out
+
+    @abstractmethod
+    def setup(self, params: dict[str, Any], run_dir: RunDir) -> TaskInstance:
+        """Build one run's instance. ``params`` come from ``parse_params``."""
