@@ -16,6 +16,9 @@ from typing import Any
 from engine.runlog import RunDir
 from engine.tools import ToolSpec
 
+#: progress(what, done, total): e.g. ("fashion-mnist train-images", 1_000_000, 26_421_880).
+ProgressFn = Callable[[str, int, int | None], None]
+
 
 class TaskParamError(ValueError):
     """A bad ``-T key=value``; the message says which key and what is allowed."""
@@ -96,5 +99,8 @@ class Task(ABC):
         return out
 
     @abstractmethod
-    def setup(self, params: dict[str, Any], run_dir: RunDir) -> TaskInstance:
-        """Build one run's instance. ``params`` come from ``parse_params``."""
+    def setup(
+        self, params: dict[str, Any], run_dir: RunDir, progress: ProgressFn | None = None
+    ) -> TaskInstance:
+        """Build one run's instance. ``params`` come from ``parse_params``;
+        ``progress`` reports slow preparation (downloads) to the user."""
