@@ -1,0 +1,187 @@
+"""Submission validation and pass criteria.
+
+Every fault in a submission gets a message the agent can act on (what is
+wrong, what was expected, how to fix it); ``SubmissionError`` carries it and
+the submit tool returns it as a tool error, so the run goes on. Metric
+functions live in ``engine/metrics.py``; task graders combine the two.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class SubmissionError(ValueError):
+    """An invalid submission. ``str()`` is sent to the agent as the tool error."""
+
+
+def resolve_submission(work_dir: Path, filename: Any, *, suffix: str = ".npy") -> Path:
+    """The submitted file as a path inside ``work_dir``, or ``SubmissionError``.
+
+    Rejects empty names, absolute paths and ``..`` that leave the work
+    directory, symlinks that point outside it, a wrong extension, a missing
+    file and a directory.
+    """
+    if not isinstance(filename, str) or not filename.strip():
+        raise SubmissionError(
+            f"predictions_file must be a file name such as 'predictions{suffix}', got {filename!r}"
+        )
+    work = work_dir.resolve()
+    raw = Path(filename)
+    candidate = raw if raw.is_absolute() else work / raw
+    lexical = Path(os.path.normpath(candidate))
+    if lexical != work and work not in lexical.parents:
+        raise SubmissionError(
+            f"{filename!r} is outside the working directory; save the file in the current "
+            f"directory (e.g. np.save('predictions{suffix}', ...)) and submit its name"
+        )
+    if not lexical.name.endswith(suffix):
+        raise SubmissionError(
+            f"{filename!r} is not a {suffix} file; save with np.save('predictions{suffix}', arr)"
+        )
+    if not lexical.exists() and not lexical.is_symlink():
+        raise SubmissionError(
+            f"{filename!r} does not exist in the working directory; save it first with "
+            f"np.save({filename!r}, arr) in python_expression, then submit"
+        )
+    real = lexical.resolve()
+    if real != work and work not in real.parents:
+        raise SubmissionError(
+            f"{filename!r} is a link to a file outside the working directory; save a real file"
+        )
+    if not real.is_file():
+        raise SubmissionError(f"{filename!r} is not a regular file")
+    return real
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """Load a ``.npy`` without pickles, with a clear error for anything else."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise SubmissionError(
+                f"{path.name} holds Python objects (pickled, dtype=object), which are not "
+                "accepted; save a plain numeric array, e.g. np.save(name, np.asarray(idx, "
+                "dtype=np.int64))"
+            ) from e
+        raise SubmissionError(f"{path.name} is not a readable .npy array: {e}") from e
+    except (OSError, EOFError) as e:
+        raise SubmissionError(f"{path.name} is not a readable .npy array: {e}") from e
+    if not isinstance(arr, np.ndarray):
+        raise SubmissionError(f"{path.name} holds several arrays (.npz?); save one array")
+    return arr
+
+
+def validate_indices(arr: np.ndarray, n: int, *, name: str = "predictions") -> np.ndarray:
+    """A 1-D array of distinct integer indices in ``[0, n)``; returns it as int64.
+
+    Accepts integer dtypes, and floats only when every value is a whole number
+    (a common result of ``np.where`` on float masks); rejects booleans (a mask
+    is not an index list), NaN, out-of-range values and duplicates.
+    """
+    if arr.dtype == np.bool_:
+        raise SubmissionError(
+            f"{name} is a boolean mask of shape {arr.shape}; submit the indices instead: "
+            "np.where(mask)[0]"
+        )
+    if arr.ndim != 1:
+        raise SubmissionError(
+            f"{name} must be a 1-D array of indices, got shape {arr.shape}; "
+            "flatten it (arr.ravel()) or take np.where(mask)[0]"
+        )
+    if arr.dtype.kind == "f":
+        if np.isnan(arr).any():
+            raise SubmissionError(f"{name} contains NaN at position {int(np.isnan(arr).argmax())}")
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise SubmissionError(f"{name} must hold whole-number indices; found non-integers")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "iu":
+        raise SubmissionError(f"{name} must hold integer indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size:
+        bad = (arr < 0) | (arr >= n)
+        if bad.any():
+            i = int(bad.argmax())
+            raise SubmissionError(
+                f"{name}[{i}] = {int(arr[i])} is out of range: indices must be in [0, {n - 1}] "
+                f"for {n} training samples"
+            )
+        uniq, counts = np.unique(arr, return_counts=True)
+        if (counts > 1).any():
+            dups = uniq[counts > 1]
+            raise SubmissionError(
+                f"{name} has {len(dups)} duplicated indices (e.g. {int(dups[0])}); "
+                "submit each index once: np.unique(arr)"
+            )
+    return arr
+
+
+# -- pass criteria ---------------------------------------------------------------------
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One check: ``metric op value``, e.g. ``Threshold("f1", ">=", 0.65)``."""
+
+    metric: str
+    op: str
+    value: float
+    label: str | None = None
+
+    def text(self) -> str:
+        return f"{self.label or self.metric} {self.op} {self.value:g}"
+
+    def check(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        v = metrics.get(self.metric)
+        met = v is not None and _OPS[self.op](float(v), self.value)
+        return {"name": self.metric, "text": self.text(), "value": v,
+                "threshold": self.value, "op": self.op, "met": bool(met)}
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Threshold | AnyOf | AllOf, ...]
+
+    def text(self) -> str:
+        return " AND ".join(_paren(p) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Threshold | AnyOf | AllOf, ...]
+
+    def text(self) -> str:
+        return " OR ".join(_paren(p) for p in self.parts)
+
+
+Rule = Threshold | AllOf | AnyOf
+
+
+def _paren(r: Rule) -> str:
+    return f"({r.text()})" if isinstance(r, AllOf | AnyOf) and len(r.parts) > 1 else r.text()
+
+
+def evaluate(rule: Rule, metrics: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether ``metrics`` pass ``rule``, and every threshold's check (for the grade event)."""
+    if isinstance(rule, Threshold):
+        c = rule.check(metrics)
+        return c["met"], [c]
+    results = [evaluate(p, metrics) for p in rule.parts]
+    checks = [c for _, cs in results for c in cs]
+    oks = [ok for ok, _ in results]
+    return (all(oks) if isinstance(rule, AllOf) else any(oks)), checks
