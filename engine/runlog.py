@@ -573,6 +573,15 @@ class RunLog:
     def __len__(self) -> int:
         return len(self._off)
 
+    def line_types(self, start: int = 0, end: int | None = None) -> list[str]:
+        """The event type of each indexed line in ``[start, end)``, from the index alone.
+
+        Lets a reader pick the lines it needs (say, every ``metric``, or a step
+        without its ``tool_output_chunk`` lines) and parse only those with
+        ``event_at``.
+        """
+        return [_CODE_NAMES[c] for c in self._type[start:end]]
+
     def events(self, *, skip_invalid: bool = True) -> Iterator[Event]:
         """Every event in order (parses the whole log)."""
         for i in range(len(self._off)):
