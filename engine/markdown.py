@@ -147,7 +147,7 @@ def export_markdown(log: RunLog) -> str:
             w("**Metrics:**\n")
             w("\n".join(f"- {k}: {_fmt_metric(v)}" for k, v in grade.metrics.items()
                         if not isinstance(v, dict | list)) + "\n")
-    return "\n".join(out)
+    return "\n".join(out) + "\n"
 
 
 def _fmt_metric(v: Any) -> str:

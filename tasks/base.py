@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.events import Event
 from engine.runlog import RunDir
 from engine.tools import ToolSpec
 
@@ -66,6 +67,9 @@ class TaskInstance:
     reference_policy: list[ScriptedStep] = field(default_factory=list)
     #: Resources one run needs (for batch schedulers).
     resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1, "gpus": 0})
+    #: Called once when the run ends, graded or not, with the bus's emit: reveal
+    #: grading secrets (as artifacts) now that the agent can no longer use them.
+    on_end: Callable[[Callable[[Event], Event]], Any] | None = None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what setup made (override if needed)."""

@@ -1,0 +1,49 @@
+"""Agents by name: ``scripted`` (offline reference policy), ``claude`` (Anthropic API),
+``replay:LOG`` (re-issue a log's tool calls) and ``replay:LOG@N`` (then hand over)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine.agents.base import Agent, AgentContext, AgentError, AgentReply, ModelRequest
+
+if TYPE_CHECKING:
+    from tasks.base import TaskInstance
+
+AGENTS = ("scripted", "claude", "replay:LOG[@N]")
+
+NO_KEY = (
+    "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=sk-ant-... (from "
+    "console.anthropic.com) to run Claude, or use --agent scripted to run offline"
+)
+
+
+def make_agent_factory(spec: str, *, model: str | None = None,
+                       **options: Any) -> Callable[[TaskInstance], Agent]:
+    """Check an agent spec now; build the agent once the task instance exists.
+
+    Raises ``AgentError`` for an unknown agent or a missing API key.
+    """
+    if spec == "scripted":
+        from engine.agents.scripted import ScriptedAgent
+
+        return lambda inst: ScriptedAgent(inst.reference_policy)
+    if spec == "claude":
+        if not (options.get("api_key") or os.environ.get("ANTHROPIC_API_KEY")
+                or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+            raise AgentError(NO_KEY, code="no_api_key")
+        from engine.agents.claude import ClaudeAgent
+
+        kwargs = {k: v for k, v in options.items() if v is not None and k != "fork_agent"}
+        return lambda inst: ClaudeAgent(model=model or "claude-haiku-4-5", **kwargs)
+    if spec.startswith("replay:"):
+        from engine.agents.replay import make_replay_factory
+
+        return make_replay_factory(spec[len("replay:"):], model=model, **options)
+    raise AgentError(f"unknown agent {spec!r}; the agents are: {', '.join(AGENTS)}")
+
+
+__all__ = ["AGENTS", "Agent", "AgentContext", "AgentError", "AgentReply", "ModelRequest",
+           "make_agent_factory"]

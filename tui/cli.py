@@ -1,0 +1,378 @@
+"""The ``agentdeck`` command line (typer). The composition root: it wires the
+engine to a consumer (the Textual app, the line printer or NDJSON) and turns
+failures into exit codes. Textual is imported only when a UI is opened.
+
+Exit codes: 0 graded and passed (or the command succeeded), 1 graded and
+failed or not submitted, 2 bad usage or input, 3 infrastructure error,
+130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from engine.runlog import LogError, RunLog
+
+app = typer.Typer(
+    name="agentdeck",
+    help="Run, watch and replay LLM agent runs on machine-learning tasks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+err = Console(stderr=True, highlight=False)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("agentdeck")
+    except Exception:
+        return "0+unknown"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]agentdeck: error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def default_log_dir() -> Path:
+    return Path(os.environ.get("AGENTDECK_LOG_DIR", "logs"))
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        print(f"agentdeck {_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version_cb, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """agentdeck: a terminal workbench for LLM agent runs on ML tasks."""
+
+
+def open_log(path: Path, *, follow: bool = False) -> RunLog:
+    try:
+        return RunLog.open(path, follow=follow)
+    except LogError as e:
+        fail(str(e))
+    except Exception as e:  # markdown import errors and the like
+        fail(str(e))
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+def _parse_task_params(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            fail(f"-T {item}: expected key=value (e.g. -T dataset=digits)")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="Task name (see `agentdeck tasks`).")],
+    task_param: Annotated[list[str], typer.Option(
+        "-T", "--task-param", help="Task parameter key=value (repeatable).")] = [],  # noqa: B006
+    agent: Annotated[str, typer.Option(
+        help="scripted (offline reference policy) | claude | replay:LOG | replay:LOG@N")] =
+        "scripted",
+    model: Annotated[str | None, typer.Option(help="Model id for --agent claude.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Steps (model calls) allowed.")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        help="Wall-clock limit for the whole run, seconds.")] = None,
+    token_limit: Annotated[int | None, typer.Option(
+        help="Stop when this many tokens (all kinds) are used.")] = None,
+    cost_limit: Annotated[float | None, typer.Option(help="Stop at this cost, USD.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        help="Max output tokens per model call (claude).")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (claude).")] =
+        None,
+    no_stream: Annotated[bool, typer.Option("--no-stream",
+                                            help="Plain API calls, no streaming.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="No prompt caching.")] = False,
+    fork_agent: Annotated[str | None, typer.Option(
+        help="With --agent replay:LOG@N, the agent that continues from step N+1.")] = None,
+    log_dir: Annotated[Path | None, typer.Option(
+        help="Where runs are written (default: $AGENTDECK_LOG_DIR or ./logs).")] = None,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Print progress lines, no TUI.")] =
+        False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print events as NDJSON (implies "
+                                           "--no-ui).")] = False,
+) -> None:
+    """Run a task with an agent, live in the TUI or headless."""
+    from engine.runner import ConfigError, RunConfig, prepare
+
+    options = {"max_tokens": max_tokens, "temperature": temperature}
+    if no_stream:
+        options["stream"] = False
+    if no_cache:
+        options["cache"] = False
+    if fork_agent:
+        options["fork_agent"] = fork_agent
+    cfg = RunConfig(task=task, params=_parse_task_params(task_param), agent=agent, model=model,
+                    agent_options=options, max_steps=max_steps, time_limit_s=time_limit,
+                    token_limit=token_limit, cost_limit_usd=cost_limit,
+                    log_dir=log_dir or default_log_dir())
+    try:
+        prep = prepare(cfg)
+    except ConfigError as e:
+        fail(str(e))
+    if not (no_ui or json_out):
+        if not sys.stdout.isatty():
+            err.print("[dim]stdout is not a terminal: running headless (--no-ui)[/]")
+        else:
+            from tui.app import run_live_app
+
+            raise typer.Exit(run_live_app(cfg))
+    raise typer.Exit(_run_headless(prep, json_out))
+
+
+def _run_headless(prep, json_out: bool) -> int:  # noqa: ANN001
+    from engine.runner import ConfigError, execute
+    from tui.headless import LinePrinter, NdjsonPrinter
+
+    stop = threading.Event()
+    sandbox_ref: list = []
+
+    def on_sigint(signum, frame) -> None:  # noqa: ANN001
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
+        stop.set()
+        err.print("\n[yellow]interrupting: stopping the current tool and closing the log "
+                  "(Ctrl-C again to force)[/]")
+        for sb in sandbox_ref:
+            try:
+                sb.interrupt()
+            except Exception:
+                pass
+
+    console = Console(highlight=False) if not json_out else Console(stderr=True,
+                                                                    highlight=False)
+    sink = NdjsonPrinter() if json_out else LinePrinter(console)
+    progress = _progress_printer()
+
+    def on_started(run_dir, bus, sandbox) -> None:  # noqa: ANN001
+        sandbox_ref.append(sandbox)
+        if isinstance(sink, LinePrinter):
+            sink.log_path = str(run_dir.events)
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = execute(prep, sinks=[sink], stop=stop, progress=progress,
+                         on_started=on_started)
+    except ConfigError as e:
+        fail(str(e))
+    finally:
+        signal.signal(signal.SIGINT, old)
+        progress.close()
+    if isinstance(sink, LinePrinter) and sink.log_path is None and result.run_dir is not None:
+        err.print(f"log: {result.run_dir.events}")
+    return result.exit_code
+
+
+class _progress_printer:  # noqa: N801 - used as a function
+    """A rich progress bar on stderr for downloads during task setup."""
+
+    def __init__(self) -> None:
+        self._progress = None
+        self._tasks: dict[str, int] = {}
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        if self._progress is None:
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      DownloadColumn(), TransferSpeedColumn(),
+                                      TimeRemainingColumn(), console=err, transient=False)
+            self._progress.start()
+        if what not in self._tasks:
+            self._tasks[what] = self._progress.add_task(what, total=total)
+        self._progress.update(self._tasks[what], completed=done, total=total)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks with their parameters and defaults."""
+    from engine.runner import ENGINE_PARAMS
+    from tasks import REGISTRY, get_task
+
+    console = Console(highlight=False)
+    for name in REGISTRY:
+        try:
+            t = get_task(name)
+        except ImportError as e:
+            console.print(f"[bold]{name}[/]  [red](unavailable: {escape(str(e))})[/]")
+            continue
+        console.print(f"[bold]{name}[/]  {escape(t.description)}")
+        tab = Table(show_header=True, header_style="dim", box=None, padding=(0, 2))
+        tab.add_column("-T parameter")
+        tab.add_column("default")
+        tab.add_column("meaning")
+        for p in t.params:
+            tab.add_row(p.name, escape(p.describe_default()), escape(p.help))
+        console.print(tab)
+        console.print()
+    console.print("[bold]every task[/] also takes:")
+    tab = Table(show_header=False, box=None, padding=(0, 2))
+    for k, (default, text) in ENGINE_PARAMS.items():
+        tab.add_row(k, default, text)
+    console.print(tab)
+
+
+# -- replay / runs / export ---------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    log: Annotated[Path, typer.Argument(help="A run directory, events.jsonl or seed .md log.")],
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Print the run as text.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f",
+                                         help="Attach to a run that is being written.")] = False,
+) -> None:
+    """Open a log in the replay screen (or print it with --no-ui)."""
+    if no_ui or not sys.stdout.isatty():
+        from tui.headless import print_log
+
+        rl = open_log(log)
+        print_log(rl)
+        raise typer.Exit(0)
+    open_log(log, follow=follow).close()  # fail fast with a clear message
+    from tui.app import run_replay_app
+
+    raise typer.Exit(run_replay_app(log, follow=follow))
+
+
+def find_runs(log_dir: Path) -> list[Path]:
+    """Run logs under a directory: <dir>/<run>/events.jsonl, plus *.jsonl and *.md files."""
+    if not log_dir.is_dir():
+        return []
+    out = []
+    for p in sorted(log_dir.iterdir()):
+        if p.is_dir() and (p / "events.jsonl").exists():
+            out.append(p / "events.jsonl")
+        elif p.is_file() and p.suffix in (".jsonl", ".md"):
+            out.append(p)
+    return out
+
+
+@app.command()
+def runs(
+    log_dir: Annotated[Path | None, typer.Option(
+        help="Directory of runs (default: $AGENTDECK_LOG_DIR or ./logs).")] = None,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Print a table.")] = False,
+) -> None:
+    """List runs (a table, or the runs screen on a terminal)."""
+    d = log_dir or default_log_dir()
+    if not d.exists():
+        fail(f"{d}: no such directory (runs are written to ./logs or --log-dir)")
+    if not no_ui and sys.stdout.isatty():
+        from tui.app import run_runs_app
+
+        raise typer.Exit(run_runs_app(d))
+    console = Console(highlight=False)
+    tab = Table(header_style="bold")
+    for col in ("run", "task", "agent/model", "status", "steps", "tokens in/out", "cost",
+                "grade", "started"):
+        tab.add_column(col, no_wrap=col in ("run", "started"))
+    problems = []
+    for path in find_runs(d):
+        try:
+            with RunLog.open(path) as rl:
+                h = rl.header
+                assert h is not None
+                t = rl.totals()
+                g = rl.grade
+                grade = "-" if g is None else ("[green]passed[/]" if g.passed else "[red]failed[/]")
+                if g is not None and "f1" in g.metrics:
+                    grade += f" f1 {g.metrics['f1']:.3f}"
+                import time as _t
+
+                started = h.started_at[:19].replace("T", " ") if h.started_at else _t.strftime(
+                    "%Y-%m-%d %H:%M:%S", _t.localtime(h.t))
+                tab.add_row(escape(h.run_id), escape(h.task),
+                            escape(h.agent + (f"/{h.model}" if h.model else "")),
+                            rl.status, f"{t.steps}/{h.max_steps}",
+                            f"{t.input_tokens:,}/{t.output_tokens:,}",
+                            "-" if t.cost_usd is None else f"${t.cost_usd:.4f}", grade, started)
+        except (LogError, ValueError) as e:
+            problems.append(str(e))
+    console.print(tab)
+    for p in problems:
+        err.print(f"[yellow]skipped[/]: {escape(p)}")
+
+
+@app.command()
+def export(
+    log: Annotated[Path, typer.Argument(help="A run directory, events.jsonl or seed .md log.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="md | jsonl")] = "md",
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Write here instead of stdout.")] = None,
+) -> None:
+    """Export a log as seed-format markdown or as JSONL."""
+    if format not in ("md", "jsonl"):
+        fail(f"--format {format}: expected md or jsonl")
+    rl = open_log(log)
+    if format == "md":
+        from engine.markdown import export_markdown
+
+        text = export_markdown(rl)
+    else:
+        from engine.runlog import encode_event
+
+        text = "".join(encode_event(e) + "\n" for e in rl.events())
+    for w in rl.warnings:
+        err.print(f"[yellow]warning[/]: {escape(w)}")
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            fail(f"cannot write {output}: {e.strerror}")
+        err.print(f"wrote {output}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

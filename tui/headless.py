@@ -1,0 +1,312 @@
+"""Headless consumers of the event stream: the live line printer, the NDJSON
+printer and the readable text form of a log (``agentdeck replay --no-ui``).
+
+They use rich for colour on a terminal and print plain text otherwise; they
+never import Textual, so ``--no-ui`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from engine.events import (
+    Artifact,
+    ErrorEvent,
+    Event,
+    Grade,
+    ModelResponse,
+    RunEnd,
+    RunStart,
+    StepStart,
+    ToolCall,
+    ToolResult,
+    WarningEvent,
+    usage_of,
+)
+from engine.runlog import RunLog, StepRecord, Totals, encode_event
+
+
+def fmt_tokens(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def fmt_cost(c: float | None) -> str:
+    return "-" if c is None else f"${c:.4f}"
+
+
+def fmt_secs(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 60:
+        return f"{s:.1f}s"
+    m, s = divmod(int(s), 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
+def grade_lines(grade: Grade | None) -> list[str]:
+    """The grade as rich-markup lines: verdict and metrics, then each check."""
+    if grade is None:
+        return ["[dim]not graded[/]"]
+    verdict = "[bold green]PASSED[/]" if grade.passed else "[bold red]FAILED[/]"
+    if not grade.submitted:
+        return [f"{verdict}  no result submitted"]
+    shown = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+             for k, v in grade.metrics.items() if isinstance(v, int | float)
+             and not isinstance(v, bool)]
+    lines = [f"{verdict}  " + "  ".join(shown[:8])]
+    if grade.checks:
+        lines.append("   ".join(("[green]✓[/] " if c.get("met") else "[red]✗[/] ")
+                               + escape(str(c.get("text", c.get("name")))) for c in grade.checks))
+    return lines
+
+
+def totals_block(console: Console, *, status: str, totals: Totals | dict[str, Any],
+                 max_steps: int | None, grade: Grade | None, log_path: str | None,
+                 message: str | None = None) -> None:
+    t = totals if isinstance(totals, dict) else totals.to_dict()
+    colour = {"completed": "green", "max_steps_reached": "yellow", "interrupted": "yellow",
+              "limit_exceeded": "yellow", "error": "red"}.get(status, "white")
+    console.rule(f"[bold {colour}]{status}[/] in {fmt_secs(t.get('wall_s'))}", style=colour)
+    tab = Table.grid(padding=(0, 2))
+    tab.add_column(style="bold")
+    tab.add_column()
+    tab.add_row("status", f"[{colour}]{status}[/]" + (f"  {escape(message)}" if message else ""))
+    steps = t.get("steps", 0)
+    tab.add_row("steps", f"{steps}" + (f" of {max_steps}" if max_steps else ""))
+    tab.add_row("tokens", f"in {fmt_tokens(t.get('input_tokens'))} · out "
+                f"{fmt_tokens(t.get('output_tokens'))} · cache write "
+                f"{fmt_tokens(t.get('cache_creation_input_tokens'))} · cache read "
+                f"{fmt_tokens(t.get('cache_read_input_tokens'))}")
+    tab.add_row("cost", fmt_cost(t.get("cost_usd")))
+    gl = grade_lines(grade)
+    tab.add_row("grade", gl[0])
+    for extra in gl[1:]:
+        tab.add_row("", extra)
+    if log_path:
+        tab.add_row("log", escape(log_path))
+    console.print(tab)
+
+
+class LinePrinter:
+    """Bus sink for ``run --no-ui``: one line per step, then the totals block.
+
+    A step's line is printed when the step is over (its tools have returned).
+    On a terminal a transient status line shows what is running meanwhile.
+    """
+
+    def __init__(self, console: Console | None = None, *, log_path: str | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self.log_path = log_path
+        self.start: RunStart | None = None
+        self.step: int | None = None
+        self.step_t0 = 0.0
+        self.resp: ModelResponse | None = None
+        self.tools: list[str] = []
+        self.errors = 0
+        self.grade: Grade | None = None
+        self._lock = threading.Lock()
+        self._status = None
+        if self.console.is_terminal:
+            self._status = self.console.status("", spinner="dots")
+
+    def __call__(self, ev: Event) -> None:
+        with self._lock:
+            self._handle(ev)
+
+    def _set_status(self, text: str) -> None:
+        if self._status is None:
+            return
+        self._status.update(text)
+        self._status.start()
+
+    def _flush_step(self, t: float) -> None:
+        if self.step is None:
+            return
+        u = usage_of(self.resp) if self.resp else {"input_tokens": 0, "output_tokens": 0}
+        tools = ", ".join(self.tools) or "(no tool)"
+        mark = "  [red]error[/]" if self.errors else ""
+        width = len(str(self.start.max_steps)) if self.start else 2
+        total = self.start.max_steps if self.start else "?"
+        if self._status is not None:
+            self._status.stop()
+        self.console.print(
+            f"step {self.step:>{width}}/{total}  {escape(tools):<28} "
+            f"{fmt_secs(t - self.step_t0):>7}  in {u['input_tokens']:>8,}  "
+            f"out {u['output_tokens']:>6,}  {fmt_cost(self.resp.cost_usd if self.resp else None)}"
+            f"{mark}"
+        )
+        self.step = None
+
+    def _handle(self, ev: Event) -> None:
+        if isinstance(ev, RunStart):
+            self.start = ev
+            who = ev.agent + (f" ({ev.model})" if ev.model else "")
+            self.console.print(f"[bold]agentdeck[/] · {escape(ev.task)} · {escape(who)} · "
+                               f"run {escape(ev.run_id)}")
+        elif isinstance(ev, StepStart):
+            self._flush_step(ev.t)
+            self.step, self.step_t0 = ev.step, ev.t
+            self.resp, self.tools, self.errors = None, [], 0
+            self._set_status(f"step {ev.step}: waiting for the model")
+        elif isinstance(ev, ModelResponse):
+            self.resp = ev
+        elif isinstance(ev, ToolCall):
+            self.tools.append(ev.name)
+            self._set_status(f"step {ev.step}: running {ev.name}")
+        elif isinstance(ev, ToolResult):
+            if ev.error:
+                self.errors += 1
+        elif isinstance(ev, WarningEvent):
+            if self._status is not None:
+                self._status.stop()
+            self.console.print(f"[yellow]warning[/] ({escape(ev.where)}): {escape(ev.message)}")
+        elif isinstance(ev, ErrorEvent):
+            if self._status is not None:
+                self._status.stop()
+            first = ev.message.splitlines()[0] if ev.message else ""
+            self.console.print(f"[red]error[/] ({escape(ev.where)}): {escape(first)}")
+        elif isinstance(ev, Grade):
+            self.grade = ev
+        elif isinstance(ev, RunEnd):
+            self._flush_step(ev.t)
+            if self._status is not None:
+                self._status.stop()
+            totals_block(self.console, status=ev.status, totals=ev.totals,
+                         max_steps=self.start.max_steps if self.start else None,
+                         grade=self.grade, log_path=self.log_path, message=ev.message)
+
+
+class NdjsonPrinter:
+    """Bus sink for ``--json``: every persistent event as one JSON line on stdout."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def __call__(self, ev: Event) -> None:
+        if not ev.PERSIST:
+            return
+        with self._lock:
+            self.stream.write(encode_event(ev) + "\n")
+            self.stream.flush()
+
+
+# -- a log as readable text -------------------------------------------------------------
+
+
+def _output_text(output: Any) -> str:
+    if isinstance(output, dict) and set(output) <= {"result", "error"}:
+        parts = []
+        if output.get("result"):
+            parts.append(str(output["result"]).rstrip("\n"))
+        if output.get("error"):
+            parts.append("error: " + str(output["error"]).rstrip("\n"))
+        return "\n".join(parts) if parts else "(no output)"
+    if isinstance(output, str):
+        return output
+    return json.dumps(output, indent=2, ensure_ascii=False)
+
+
+def print_step(console: Console, rec: StepRecord, max_steps: int, *, max_output_lines: int = 60
+               ) -> None:
+    resp = rec.response
+    head = f"[bold cyan]Step {rec.step}[/]/{max_steps}"
+    if resp is not None:
+        u = usage_of(resp)
+        head += (f"  [dim]{escape(resp.message_id)} · stop {resp.stop_reason} · in "
+                 f"{u['input_tokens']:,} · out {u['output_tokens']:,}")
+        if u["cache_read_input_tokens"] or u["cache_creation_input_tokens"]:
+            head += (f" · cache write {u['cache_creation_input_tokens']:,} · read "
+                     f"{u['cache_read_input_tokens']:,}")
+        if resp.cost_usd is not None:
+            head += f" · {fmt_cost(resp.cost_usd)}"
+        if rec.duration_s:
+            head += f" · {fmt_secs(rec.duration_s)}"
+        head += "[/]"
+    console.rule(head, align="left", style="cyan")
+    if rec.text.strip():
+        console.print(escape(rec.text.strip()))
+    for cr in rec.calls:
+        call = cr.call
+        console.print(f"\n[bold magenta]▶ {escape(call.name)}[/] [dim]#{call.block_index}[/]")
+        code = call.input.get("code") if isinstance(call.input, dict) else None
+        if isinstance(code, str):
+            console.print(Syntax(code.strip("\n"), "python", theme="ansi_dark", word_wrap=True))
+        elif call.input:
+            console.print(escape(json.dumps(call.input, indent=2, ensure_ascii=False)))
+        if cr.result is not None:
+            res = cr.result
+            text = _output_text(res.output)
+            lines = text.splitlines()
+            if len(lines) > max_output_lines:
+                keep = max_output_lines // 2
+                lines = lines[:keep] + [f"... {len(lines) - 2 * keep} lines ..."] + lines[-keep:]
+            style = "red" if res.error else "green"
+            dur = f" {fmt_secs(res.duration_s)}" if res.duration_s else ""
+            console.print(f"[{style}]◀ output[/]{dur}" + (
+                f" [dim]({res.truncated_bytes:,} bytes truncated for the model)[/]"
+                if res.truncated_bytes else ""))
+            console.print(escape("\n".join(lines)), style="red" if res.error else None)
+    for w in rec.warnings:
+        console.print(f"[yellow]warning[/] ({escape(w.where)}): {escape(w.message)}")
+    for e in rec.errors:
+        console.print(f"[red]error[/] ({escape(e.where)}): {escape(e.message.splitlines()[0])}")
+    for m in rec.metrics[:20]:
+        console.print(f"[dim]metric {escape(m.name)} = {m.value}[/]")
+    for p in rec.problems:
+        console.print(f"[yellow]unreadable line[/]: {escape(p)}")
+    console.print()
+
+
+def print_log(log: RunLog, console: Console | None = None) -> None:
+    """``agentdeck replay --no-ui``: the whole run as readable text."""
+    console = console or Console(highlight=False)
+    h = log.header
+    assert h is not None
+    who = h.agent + (f" ({h.model})" if h.model else "")
+    console.print(f"[bold]{escape(h.task)}[/] · {escape(who)} · {h.max_steps} steps max · "
+                  f"started {escape(h.started_at or time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h.t)))}")
+    console.print(f"[dim]{escape(str(log.name))} ({log.format})[/]")
+    for w in log.warnings:
+        console.print(f"[yellow]warning[/]: {escape(w)}")
+    console.rule("[bold]Prompt", align="left")
+    console.print(escape(h.prompt.strip()))
+    console.print()
+    for n in log.step_numbers:
+        print_step(console, log.step(n), h.max_steps)
+    # run-level events after the last step (artifacts revealed at the end, errors)
+    tot = log.totals()
+    end = log.end
+    grade = log.grade
+    if grade is not None and grade.details.get("reason") and not grade.submitted:
+        pass
+    arts = [e for e in _tail_events(log) if isinstance(e, Artifact)]
+    for a in arts:
+        console.print(f"[dim]artifact {escape(a.name)}: {escape(a.path)}[/]")
+    totals_block(console, status=end.status if end else "incomplete (no run_end)",
+                 totals=tot, max_steps=h.max_steps, grade=grade,
+                 log_path=str(log.path) if log.path else None,
+                 message=end.message if end else None)
+
+
+def _tail_events(log: RunLog) -> list[Event]:
+    """Events after the last step's lines (grade, artifacts, run_end)."""
+    if not log.step_numbers:
+        return []
+    _, end = log.line_range(log.step_numbers[-1])
+    out = []
+    for i in range(end, len(log)):
+        try:
+            out.append(log.event_at(i))
+        except Exception:
+            continue
+    return out
