@@ -382,10 +382,13 @@ class RunLog:
         except OSError as e:
             raise LogError(f"cannot read: {e.strerror}", path=p) from e
         if _is_markdown(head):
-            from engine.markdown import import_markdown
+            from engine.markdown import MarkdownError, import_markdown
 
             text = p.read_bytes().decode("utf-8", errors="replace")
-            events = import_markdown(text, source=str(p))
+            try:
+                events = import_markdown(text, source=str(p))
+            except MarkdownError as e:
+                raise LogError(e.message, path=p, line=e.line) from e
             log = cls.from_events(events, name=str(p))
             log.path = p
             log.format = "markdown"

@@ -44,7 +44,7 @@ def _version() -> str:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]agentdeck: error:[/] {escape(message)}")
+    err.print(f"[bold red]agentdeck: error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -304,6 +304,8 @@ def runs(
 
         raise typer.Exit(run_runs_app(d))
     console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=240)  # a pipe: never truncate columns
     tab = Table(header_style="bold")
     for col in ("run", "task", "agent/model", "status", "steps", "tokens in/out", "cost",
                 "grade", "started"):
