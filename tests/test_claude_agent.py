@@ -539,7 +539,8 @@ def test_no_key_at_all(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         ClaudeAgent()
     msg = str(info.value)
     assert info.value.code == "no_api_key"
-    assert "ANTHROPIC_API_KEY" in msg and "--agent scripted" in msg
+    assert "ANTHROPIC_API_KEY is not set" in msg and "--agent scripted" in msg
+    assert "\n" not in msg
 
 
 def test_key_and_base_url_from_the_environment(

@@ -230,7 +230,10 @@ class ClaudeAgent:
             except anthropic.AnthropicError as e:
                 raise AgentError(f"Cannot set up the Anthropic client: {e}. {KEY_HELP}", code="no_api_key") from e
         if not _has_credentials(self._client):
-            raise AgentError(f"No Anthropic API key found. {KEY_HELP}", code="no_api_key")
+            raise AgentError(
+                f"ANTHROPIC_API_KEY is not set (and no other Anthropic credentials were found). {KEY_HELP}",
+                code="no_api_key",
+            )
 
     @property
     def base_url(self) -> str:
