@@ -162,9 +162,19 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+def local_only_fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pauses between retries, and any attempt to reach a host other than
+    127.0.0.1 fails the test (so an unpatched URL cannot go to the internet)."""
     monkeypatch.setattr(dl_mod, "RETRY_BACKOFF_S", 0.0)
     monkeypatch.setattr(fetch_mod, "DOWNLOAD_TIMEOUT_S", 5.0)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def local_only(host: object, *args: object, **kwargs: object) -> object:
+        if host not in ("127.0.0.1", "localhost", b"127.0.0.1"):
+            raise AssertionError(f"test tried to reach {host!r}; only 127.0.0.1 is allowed")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
 
 
 @pytest.fixture
@@ -212,6 +222,16 @@ def test_download_reports_progress_and_verifies(server: Server, tmp_path: Path) 
     # Present and verified: no second request.
     D.download(server.url("f.bin"), dest, md5=md5(data))
     assert len(server.state.requests) == 1
+    # A large file: about a hundred progress calls, not one per chunk.
+    big = payload(4_000_000, seed=2)
+    server.state.files["big.bin"] = big
+    calls.clear()
+    D.download(
+        server.url("big.bin"),
+        tmp_path / "big.bin",
+        progress=lambda w, d, t: calls.append((w, d, t)),
+    )
+    assert 50 <= len(calls) <= 102 and calls[-1][1] == len(big)
 
 
 def test_checksum_mismatch_leaves_no_file(server: Server, tmp_path: Path) -> None:
@@ -775,3 +795,20 @@ def test_engine_datasets_cli_where(tmp_path: Path, capsys: pytest.CaptureFixture
     assert D.main(["where", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert str(tmp_path) in out and "train-images-idx3-ubyte.gz" in out
+
+
+def test_engine_datasets_cli_fetch(
+    server: Server,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serve_idx_set(server, monkeypatch, "mnist")
+    assert D.main(["fetch", "mnist", "--data-dir", str(tmp_path)]) == 0
+    assert "40 train + 10 test images" in capsys.readouterr().out
+    assert len(list((tmp_path / "mnist").glob("*.gz"))) == 4
+    ag = replace(D.SOURCES["ag_news"], mirrors=(server.base + "ag/",))
+    monkeypatch.setitem(D.SOURCES, "ag_news", ag)
+    assert D.main(["fetch", "ag_news", "--data-dir", str(tmp_path)]) == 1  # 404 here
+    err = capsys.readouterr().err
+    assert "error: ag_news: train.csv" in err and "HTTP 404" in err and "Options:" in err

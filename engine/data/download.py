@@ -35,6 +35,8 @@ from engine.data.paths import ProgressFn
 #: Pause before retry k (1-based) is ``RETRY_BACKOFF_S * 2 ** (k - 1)`` seconds.
 RETRY_BACKOFF_S = 1.0
 CHUNK_BYTES = 1 << 16
+#: Bytes between progress calls when the server gives no length.
+PROGRESS_UNKNOWN_STEP = 1 << 20
 USER_AGENT = "agentdeck-datasets/0.1 (+python urllib)"
 LOCK_NAME = ".agentdeck-download.lock"
 
@@ -180,13 +182,19 @@ def _fetch_into(
             mode, done = "wb", 0
         if progress is not None:
             progress(label, done, total)
+        # About 100 progress calls a file at most: consumers redraw on each.
+        step = max(CHUNK_BYTES, (total or 0) // 100) if total else PROGRESS_UNKNOWN_STEP
+        reported = done
         try:
             with part.open(mode) as f:
                 while chunk := resp.read(CHUNK_BYTES):
                     f.write(chunk)
                     done += len(chunk)
-                    if progress is not None:
+                    if progress is not None and (done - reported >= step or done == total):
                         progress(label, done, total)
+                        reported = done
+                if progress is not None and done != reported:
+                    progress(label, done, total)
                 f.flush()
                 os.fsync(f.fileno())
         except http.client.IncompleteRead:

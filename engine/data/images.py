@@ -322,14 +322,12 @@ def _class_names_for(folder: Path, n_labels: int) -> tuple[list[str], str]:
             )
         return names, f"class names from {classes_txt}"
     lowered = folder.name.lower()
-    for key in ("fashion-mnist", "mnist"):
-        if key.replace("-", "") in lowered.replace("-", "").replace("_", ""):
-            names = list(SOURCES[key].class_names)
-            if n_labels <= len(names):
-                return (
-                    names,
-                    f"class names of {key} (the folder name says {key}; a classes.txt overrides)",
-                )
+    key = "fashion-mnist" if "fashion" in lowered else "mnist" if "mnist" in lowered else None
+    if key is not None and n_labels <= len(SOURCES[key].class_names):
+        return (
+            list(SOURCES[key].class_names),
+            f"class names of {key} (from the folder name; a classes.txt there overrides)",
+        )
     names = [str(i) for i in range(max(n_labels, 1))]
     return (
         names,
