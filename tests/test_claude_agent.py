@@ -440,7 +440,7 @@ def test_fault_is_retried_with_one_warning(
     if fault.kind == "cut" and not stream:
         reason = "connection to"  # the SDK reads a plain body whole: a cut is a connection error
     api.add(fault, Reply.text("recovered", usage=USAGE))
-    agent = agent_for(api, stream=stream, timeout_s=0.5 if fault.kind == "hang" else 5.0)
+    agent = agent_for(api, stream=stream, timeout_s=1.0 if fault.kind == "hang" else 5.0)
     reply = agent.respond(first_request(), rec.ctx(step=3))
     assert reply.content == [{"type": "text", "text": "recovered"}]
     assert reply.usage == USAGE
