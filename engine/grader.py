@@ -63,6 +63,13 @@ def resolve_submission(work_dir: Path, filename: Any, *, suffix: str = ".npy") -
 
 def load_npy(path: Path) -> np.ndarray:
     """Load a ``.npy`` without pickles, with a clear error for anything else."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise SubmissionError(
+            f"{path.name} is not a .npy array file (no NumPy header); write it with "
+            f"np.save({path.name!r}, arr)"
+        )
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as e:

@@ -200,7 +200,9 @@ def execute(
         instance = prep.task.setup(prep.params, run_dir, progress)
     except Exception as e:
         shutil.rmtree(run_dir.path, ignore_errors=True)
-        if isinstance(e, TaskParamError | ValueError | OSError):
+        from engine.datasets import DatasetUnavailable
+
+        if isinstance(e, TaskParamError | DatasetUnavailable | ValueError | OSError):
             raise ConfigError(str(e)) from e
         raise
     try:

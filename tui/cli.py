@@ -374,6 +374,16 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         sys.exit(130)
+    except Exception as e:  # a bug in agentdeck, not bad input: keep the traceback, briefly
+        import tempfile
+        import traceback
+
+        fd, path = tempfile.mkstemp(prefix="agentdeck-crash-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            traceback.print_exc(file=f)
+        err.print(f"[bold red]agentdeck: internal error:[/] {escape(repr(e))} "
+                  f"(traceback in {path}; please report it)", soft_wrap=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":
