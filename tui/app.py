@@ -1,0 +1,155 @@
+"""The agentdeck Textual app and the entry points the CLI calls.
+
+``run_live_app`` starts a run and watches it, ``run_replay_app`` opens a log
+(or follows one being written), ``run_runs_app`` lists a log directory. Each
+returns a process exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from engine.runlog import LogError, RunLog
+from tui.keymap import KeymapError, load_keymap
+from tui.live import LiveBuffer
+from tui.screens.help import HelpScreen
+
+THEMES = ("textual-dark", "textual-light")
+
+
+class AgentDeckApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "agentdeck"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("T", "toggle_theme", "Dark/light", show=False, id="app.theme"),
+    ]
+
+    def __init__(self, make_screen: Callable[[], Screen], *,
+                 keymap: dict[str, str] | None = None, theme: str = THEMES[0]) -> None:
+        super().__init__()
+        self._make_screen = make_screen
+        self._keymap = keymap or {}
+        self.theme = theme
+
+    def on_mount(self) -> None:
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        self.push_screen(self._make_screen())
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES[1] if self.theme == THEMES[0] else THEMES[0]
+
+    async def action_quit(self) -> None:
+        """ctrl+q: on a live run, ask first (like q)."""
+        from tui.screens.run import RunScreen
+
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, RunScreen) and screen.mode == "live":
+                screen.action_quit_run()
+                return
+        self.exit(0)
+
+
+def _keymap_or_warn() -> dict[str, str]:
+    try:
+        return load_keymap()
+    except KeymapError as e:
+        print(f"agentdeck: {e} (using the default keys)", file=sys.stderr)
+        return {}
+
+
+# -- entry points ---------------------------------------------------------------------------
+
+
+def run_replay_app(path: Path, *, follow: bool = False) -> int:
+    """Open a finished log at its first step (or follow one being written). Exit 0,
+    or 2 when the log cannot be read (the message says why)."""
+    from tui.screens.run import RunScreen
+
+    try:
+        log = RunLog.open(path, follow=follow)
+    except LogError as e:
+        print(f"agentdeck: {e}", file=sys.stderr)
+        return 2
+    mode = "follow" if follow else "replay"
+    app = AgentDeckApp(lambda: RunScreen(log, mode=mode), keymap=_keymap_or_warn())
+    code = app.run()
+    log.close()
+    return 0 if code is None else code
+
+
+def run_runs_app(log_dir: Path) -> int:
+    """List the runs in ``log_dir``. Exit 0, or 2 when it is not a directory."""
+    from tui.screens.runs import RunsScreen
+
+    if not log_dir.is_dir():
+        print(f"agentdeck: {log_dir}: not a directory (pass the log directory, e.g. logs/)",
+              file=sys.stderr)
+        return 2
+    app = AgentDeckApp(lambda: RunsScreen(log_dir), keymap=_keymap_or_warn())
+    code = app.run()
+    return 0 if code is None else code
+
+
+StartRun = Callable[[Any, list[Callable[[Any], None]]], Any]
+
+#: Errors from starting a run that mean the user's input was bad (exit 2).
+BAD_INPUT = (ValueError, LookupError, FileNotFoundError)
+
+
+def _engine_start_run() -> StartRun:
+    from engine.runner import start_run  # noqa: PLC0415 - the runner is optional at import
+
+    return start_run  # type: ignore[return-value]
+
+
+def make_live_app(config: Any, *, start: StartRun | None = None,
+                  keymap: dict[str, str] | None = None) -> tuple[AgentDeckApp, Any]:
+    """Start the run and build the app watching it (tests drive the app with run_test)."""
+    from tui.screens.run import RunScreen
+
+    buffer = LiveBuffer()
+    starter = start or _engine_start_run()
+    handle = starter(config, [buffer])
+    app = AgentDeckApp(lambda: RunScreen(None, mode="live", handle=handle, buffer=buffer),
+                       keymap=keymap)
+    return app, handle
+
+
+def run_live_app(config: Any, *, start: StartRun | None = None) -> int:
+    """Start a run and watch it. Exit 0 passed, 1 failed / not submitted / interrupted,
+    2 bad input, 3 infrastructure error (as the headless run)."""
+    try:
+        app, handle = make_live_app(config, start=start, keymap=_keymap_or_warn())
+    except ImportError as e:
+        print(f"agentdeck: cannot start a run: {e}", file=sys.stderr)
+        return 3
+    except BAD_INPUT as e:
+        print(f"agentdeck: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - any other failure to start is infrastructure
+        print(f"agentdeck: the run could not start: {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
+    code = app.run()
+    if not handle.join(0):
+        # the app was closed without waiting (e.g. the terminal went away): stop cleanly
+        handle.stop()
+        handle.join(60.0)
+    if code is None:
+        result = getattr(handle, "result", None)
+        code = getattr(result, "exit_code", None)
+    return code if isinstance(code, int) else 1

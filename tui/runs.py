@@ -1,0 +1,142 @@
+"""Finding and summarising the runs in a log directory (for the runs screen)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.runlog import EVENTS_FILE, LogError, RunLog
+
+LOG_SUFFIXES = (".jsonl", ".md", ".txt")
+
+
+def find_runs(log_dir: Path) -> list[Path]:
+    """Each ``<dir>/events.jsonl`` one level down, plus ``*.jsonl`` / ``*.md`` logs
+    directly in ``log_dir`` (``*.txt`` too when it starts like a markdown log)."""
+    found: list[Path] = []
+    for p in sorted(log_dir.iterdir()):
+        if p.is_dir():
+            if (p / EVENTS_FILE).is_file():
+                found.append(p / EVENTS_FILE)
+        elif p.is_file() and p.suffix in LOG_SUFFIXES:
+            if p.suffix == ".txt" and not _looks_markdown(p):
+                continue
+            found.append(p)
+    return found
+
+
+def _looks_markdown(p: Path) -> bool:
+    try:
+        with open(p, "rb") as f:
+            return f.read(64).lstrip().startswith(b"# Agent Run Log")
+    except OSError:
+        return False
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    name: str
+    task: str = "?"
+    agent: str = "?"
+    model: str | None = None
+    status: str = "?"
+    steps: int = 0
+    max_steps: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    passed: bool | None = None
+    submitted: bool | None = None
+    started: float = 0.0
+    problem: str | None = None
+
+    @property
+    def agent_model(self) -> str:
+        return f"{self.agent}/{self.model}" if self.model else self.agent
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def grade_text(self) -> str:
+        if self.passed is None:
+            return "-"
+        if self.passed:
+            return "passed"
+        return "failed" if self.submitted is not False else "not submitted"
+
+    @property
+    def date(self) -> str:
+        if not self.started:
+            return "-"
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started))
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ("running/incomplete", "?")
+
+
+def run_name(path: Path) -> str:
+    return path.parent.name if path.name == EVENTS_FILE else path.name
+
+
+def read_run_info(path: Path) -> RunInfo:
+    """Summarise one log; a log that cannot be read gives a row saying why."""
+    info = RunInfo(path=path, name=run_name(path))
+    try:
+        log = RunLog.open(path, follow=True)
+    except LogError as e:
+        info.problem = str(e)
+        info.status = "unreadable"
+        return info
+    try:
+        h = log.header
+        if h is None:
+            info.problem = "no run_start yet"
+            info.status = "empty"
+            return info
+        info.task, info.agent, info.model = h.task, h.agent, h.model
+        info.max_steps = h.max_steps
+        info.started = h.t
+        tot = log.totals()
+        info.status = log.status
+        info.steps = max(tot.steps, len(log.step_numbers))
+        info.input_tokens = tot.input_tokens
+        info.output_tokens = tot.output_tokens
+        info.cost_usd = tot.cost_usd
+        g = log.grade
+        if g is not None:
+            info.passed = g.passed
+            info.submitted = g.submitted
+    finally:
+        log.close()
+    return info
+
+
+SORT_KEYS = {
+    "date": lambda r: r.started,
+    "task": lambda r: r.task,
+    "agent": lambda r: r.agent_model,
+    "status": lambda r: r.status,
+    "steps": lambda r: r.steps,
+    "tokens": lambda r: r.tokens,
+    "cost": lambda r: r.cost_usd if r.cost_usd is not None else -1.0,
+    "grade": lambda r: {True: 2, False: 1, None: 0}[r.passed],
+    "name": lambda r: r.name,
+}
+
+
+def filter_runs(runs: list[RunInfo], text: str) -> list[RunInfo]:
+    """Runs whose name, task, agent/model, status or grade contain every word of ``text``."""
+    words = text.lower().split()
+    if not words:
+        return list(runs)
+    out = []
+    for r in runs:
+        hay = " ".join([r.name, r.task, r.agent_model, r.status, r.grade_text]).lower()
+        if all(w in hay for w in words):
+            out.append(r)
+    return out

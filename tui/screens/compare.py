@@ -1,0 +1,233 @@
+"""Two runs side by side: steps aligned by number, the first divergence marked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from engine.runlog import RunLog
+from tui import format as fmt
+from tui.compare import Alignment, align
+from tui.runstate import RunState
+from tui.screens.run import STATE_TYPES
+from tui.stepdata import StepSummary, read_step
+from tui.stepindex import StepIndex
+from tui.theme import syntax_theme
+from tui.widgets.detail import StepDetail, render_step
+from tui.widgets.virtual_list import VirtualList
+
+
+def _label(log: RunLog) -> str:
+    h = log.header
+    name = log.path.parent.name if log.path and log.path.name == "events.jsonl" else \
+        (log.path.name if log.path else log.name)
+    if h is None:
+        return name
+    return f"{name} ({h.agent}/{h.model})" if h.model else f"{name} ({h.agent})"
+
+
+def load_state(log: RunLog) -> RunState:
+    state = RunState()
+    for i, t in enumerate(log.line_types()):
+        if t in STATE_TYPES:
+            try:
+                state.apply(log.event_at(i))
+            except Exception:  # noqa: BLE001 - a damaged line is skipped, as in the run screen
+                continue
+    return state
+
+
+def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
+                  divergence: int | None) -> Table:
+    t = Table(box=None, padding=(0, 2), show_edge=False, header_style="bold")
+    t.add_column("")
+    t.add_column("A " + _label(a), overflow="ellipsis", no_wrap=True)
+    t.add_column("B " + _label(b), overflow="ellipsis", no_wrap=True)
+
+    def grade(s: RunState) -> Text:
+        if s.grade is None:
+            return Text("not graded", style="dim")
+        return Text("passed", style="bold green") if s.grade.passed else \
+            Text("failed" if s.grade.submitted else "not submitted", style="bold red")
+
+    t.add_row("status", sa.end.status if sa.end else "incomplete",
+              sb.end.status if sb.end else "incomplete")
+    t.add_row("steps", str(len(sa.step_order)), str(len(sb.step_order)))
+    ca, cb = sa.cumulative(None), sb.cumulative(None)
+    t.add_row("tokens in/out", f"{fmt.tokens(int(ca['input'] or 0))} / "
+              f"{fmt.tokens(int(ca['output'] or 0))}",
+              f"{fmt.tokens(int(cb['input'] or 0))} / {fmt.tokens(int(cb['output'] or 0))}")
+    t.add_row("cache r/w", f"{fmt.tokens(int(ca['cache_read'] or 0))} / "
+              f"{fmt.tokens(int(ca['cache_write'] or 0))}",
+              f"{fmt.tokens(int(cb['cache_read'] or 0))} / "
+              f"{fmt.tokens(int(cb['cache_write'] or 0))}")
+    t.add_row("cost", fmt.cost(ca["cost"]), fmt.cost(cb["cost"]))
+    t.add_row("grade", grade(sa), grade(sb))
+    gm_a = sa.grade.metrics if sa.grade else {}
+    gm_b = sb.grade.metrics if sb.grade else {}
+    for k in sorted(set(gm_a) | set(gm_b)):
+        t.add_row(f"  {k}", fmt.value(gm_a.get(k, "-")), fmt.value(gm_b.get(k, "-")))
+    for k in sorted(set(sa.metrics) | set(sb.metrics)):
+        va = sa.metrics[k].last if k in sa.metrics else None
+        vb = sb.metrics[k].last if k in sb.metrics else None
+        t.add_row(f"  {k} (last)", fmt.value(va) if va is not None else "-",
+                  fmt.value(vb) if vb is not None else "-")
+    div = Text("identical tool calls", style="green") if divergence is None else \
+        Text(f"◆ step {divergence}", style="bold yellow")
+    t.add_row("diverges at", div, "")
+    return t
+
+
+class CompareView(VirtualList):
+    COMPONENT_CLASSES = VirtualList.COMPONENT_CLASSES | {"compare--diff", "compare--diverge",
+                                                         "compare--same"}
+    DEFAULT_CSS = """
+    CompareView {
+        & > .compare--diff { color: $warning; }
+        & > .compare--diverge { color: $warning; text-style: bold reverse; }
+        & > .compare--same { color: $text-muted; }
+    }
+    """
+
+    def __init__(self, a: StepIndex, b: StepIndex, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.a, self.b = a, b
+        self.alignment: Alignment | None = None
+        self.steps: list[int] = sorted(set(a.log_steps) | set(b.log_steps))
+
+    def _side(self, idx: StepIndex, step: int) -> StepSummary | None:
+        i = idx.index_of(step)
+        return None if i is None else idx.summary(i)
+
+    def render_row(self, index: int, width: int) -> Text:
+        step = self.steps[index]
+        al = self.alignment
+        diverge = al is not None and al.divergence == step
+        differs = al is not None and al.differs(step)
+        mark = "◆" if diverge else ("≠" if differs else ("=" if al is not None else " "))
+        style = self.style_of("compare--diverge") if diverge else (
+            self.style_of("compare--diff") if differs else self.style_of("compare--same"))
+        text = Text(f"{step:>5} ")
+        text.append(mark, style)
+        side_w = max(8, (width - 9) // 2)
+        for k, idx in enumerate((self.a, self.b)):
+            s = self._side(idx, step)
+            cell = "—" if s is None else f"{', '.join(s.tools) or '(none)'}: {s.gist}"
+            text.append(" │ " if k else " ", self.style_of("compare--same"))
+            text.append(f"{fmt.clip(cell, side_w - 1):<{side_w - 1}}")
+        return text
+
+
+class CompareScreen(Screen):
+    HELP_TITLE = "compare"
+    BINDINGS = [
+        Binding("q", "app.quit", "Quit", id="compare.quit"),
+        Binding("escape", "back", "Back", id="compare.back"),
+        Binding("d", "divergence", "Go to divergence", id="compare.divergence"),
+        Binding("n", "next_diff", "Next difference", id="compare.next_diff"),
+        Binding("N", "prev_diff", "Previous difference", show=False, id="compare.prev_diff"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        alignment: Alignment
+        state_a: RunState
+        state_b: RunState
+
+    def __init__(self, a: RunLog, b: RunLog) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+        self.ia = StepIndex(a, RunState())
+        self.ib = StepIndex(b, RunState())
+        self.alignment: Alignment | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="cmp-summary")
+        yield Static(Text("  step    A" + " " * 20 + "B", style="bold"), id="cmp-header")
+        yield CompareView(self.ia, self.ib, id="cmp-view")
+        with Horizontal(id="cmp-details"):
+            with Vertical(classes="cmp-side"):
+                yield Static(Text("A " + _label(self.a), style="bold"), classes="cmp-side-title")
+                yield StepDetail(id="cmp-a")
+            with Vertical(classes="cmp-side"):
+                yield Static(Text("B " + _label(self.b), style="bold"), classes="cmp-side-title")
+                yield StepDetail(id="cmp-b")
+        yield Footer()
+
+    @property
+    def view(self) -> CompareView:
+        return self.query_one(CompareView)
+
+    def on_mount(self) -> None:
+        self.view.set_count(len(self.view.steps))
+        self.view.focus()
+        self.query_one("#cmp-summary", Static).update(Text("comparing…", style="dim"))
+        self._show(0)
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _load(self) -> None:
+        al = align(self.a, self.b)
+        self.post_message(self.Loaded(al, load_state(self.a), load_state(self.b)))
+
+    @on(Loaded)
+    def _loaded(self, msg: Loaded) -> None:
+        self.alignment = msg.alignment
+        self.view.alignment = msg.alignment
+        self.view.invalidate()
+        self.query_one("#cmp-summary", Static).update(
+            summary_table(self.a, self.b, msg.state_a, msg.state_b, msg.alignment.divergence))
+        if msg.alignment.divergence is not None:
+            self.action_divergence()
+
+    @on(VirtualList.Highlighted, "#cmp-view")
+    def _highlighted(self, msg: VirtualList.Highlighted) -> None:
+        self._show(msg.index)
+
+    def _show(self, index: int) -> None:
+        if not self.view.steps:
+            return
+        step = self.view.steps[index]
+        theme = syntax_theme(self.app)
+        for log, idx, wid in ((self.a, self.ia, "#cmp-a"), (self.b, self.ib, "#cmp-b")):
+            detail = self.query_one(wid, StepDetail)
+            if idx.index_of(step) is None:
+                detail.show(Text(f"(no step {step} in this run)", style="dim"))
+                continue
+            parts: list[RenderableType] = [render_step(read_step(log, step), syntax_theme=theme)]
+            detail.show(Group(*parts))
+
+    def action_divergence(self) -> None:
+        if self.alignment is None or self.alignment.divergence is None:
+            self.notify("The runs made the same tool calls.", timeout=2)
+            return
+        self.view.move_to(self.view.steps.index(self.alignment.divergence), center=True)
+
+    def _diff_steps(self) -> list[int]:
+        if self.alignment is None:
+            return []
+        return [i for i, s in enumerate(self.view.steps) if self.alignment.differs(s)]
+
+    def action_next_diff(self) -> None:
+        later = [i for i in self._diff_steps() if i > self.view.cursor]
+        if later:
+            self.view.move_to(later[0], center=True)
+
+    def action_prev_diff(self) -> None:
+        earlier = [i for i in self._diff_steps() if i < self.view.cursor]
+        if earlier:
+            self.view.move_to(earlier[-1], center=True)
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()

@@ -1,0 +1,250 @@
+"""The runs screen: every run in a log directory; sort, filter, open, compare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from engine.runlog import LogError, RunLog
+from tui import format as fmt
+from tui.runs import SORT_KEYS, RunInfo, filter_runs, find_runs, read_run_info
+
+COLUMNS = (("", "mark", 1), ("run", "name", 0), ("task", "task", 0), ("agent/model", "agent", 0),
+           ("status", "status", 0), ("steps", "steps", 0), ("tokens", "tokens", 0),
+           ("cost", "cost", 0), ("grade", "grade", 0), ("date", "date", 0))
+SORT_CYCLE = ("date", "task", "agent", "status", "steps", "tokens", "cost", "grade", "name")
+
+
+class RunsScreen(Screen):
+    HELP_TITLE = "runs"
+    BINDINGS = [
+        Binding("q", "app.quit", "Quit", id="runs.quit"),
+        Binding("enter", "open", "Open", id="runs.open"),
+        Binding("space", "mark", "Mark", id="runs.mark"),
+        Binding("c", "compare", "Compare marked", id="runs.compare"),
+        Binding("s", "sort", "Sort", id="runs.sort"),
+        Binding("r", "reverse", "Reverse", show=False, id="runs.reverse"),
+        Binding("slash", "filter", "Filter", id="runs.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear_filter"),
+        Binding("R", "rescan", "Rescan", show=False, id="runs.rescan"),
+        Binding("j", "cursor_down", "Down", show=False, id="runs.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="runs.up"),
+        Binding("g", "first", "First", show=False, id="runs.first"),
+        Binding("G", "last", "Last", show=False, id="runs.last"),
+    ]
+
+    @dataclass
+    class Scanned(Message):
+        runs: list[RunInfo]
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self.runs: list[RunInfo] = []
+        self.shown: list[RunInfo] = []
+        self.marked: list[Path] = []
+        self.sort_key = "date"
+        self.reverse = True
+        self.filter_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="runs-title")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter: words to match in run, task, agent, status, grade",
+                    id="runs-filter")
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#runs-table", DataTable)
+
+    def on_mount(self) -> None:
+        for title, key, _ in COLUMNS:
+            self.table.add_column(title, key=key)
+        self.table.focus()
+        self._title("scanning…")
+        self.scan()
+
+    def _title(self, note: str = "") -> None:
+        t = Text(f" Runs in {self.log_dir}", style="bold")
+        t.append(f"  {len(self.shown)}/{len(self.runs)} shown · sort: {self.sort_key} "
+                 f"{'↓' if self.reverse else '↑'}", style="dim")
+        if self.filter_text:
+            t.append(f" · filter: {self.filter_text!r}", style="dim")
+        if self.marked:
+            t.append(f" · {len(self.marked)} marked (c compares two)", style="dim")
+        if note:
+            t.append(f" · {note}", style="italic")
+        self.query_one("#runs-title", Static).update(t)
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def scan(self) -> None:
+        try:
+            paths = find_runs(self.log_dir)
+        except OSError as e:
+            self.app.call_from_thread(self.notify, f"cannot list {self.log_dir}: {e.strerror}",
+                                      severity="error")
+            paths = []
+        self.post_message(self.Scanned([read_run_info(p) for p in paths]))
+
+    @on(Scanned)
+    def _scanned(self, msg: Scanned) -> None:
+        self.runs = msg.runs
+        self._rebuild()
+        if not self.runs:
+            self._title("no runs found (looked for */events.jsonl, *.jsonl, *.md)")
+
+    def _rebuild(self) -> None:
+        table = self.table
+        current = self._current_path()
+        self.shown = sorted(filter_runs(self.runs, self.filter_text), key=SORT_KEYS[self.sort_key],
+                            reverse=self.reverse)
+        table.clear()
+        for r in self.shown:
+            table.add_row(*self._cells(r), key=str(r.path))
+        if current is not None:
+            for i, r in enumerate(self.shown):
+                if r.path == current:
+                    table.move_cursor(row=i)
+        self._title()
+
+    def _cells(self, r: RunInfo) -> list[Text | str]:
+        grade_style = {True: "bold green", False: "bold red"}.get(r.passed, "dim")
+        return [
+            Text("●", style="bold yellow") if r.path in self.marked else Text(" "),
+            Text(fmt.clip(r.name, 36)),
+            r.task,
+            fmt.clip(r.agent_model, 30),
+            Text(r.status, style="red" if r.problem else ""),
+            f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps),
+            fmt.tokens(r.tokens),
+            fmt.cost(r.cost_usd),
+            Text(r.grade_text, style=grade_style),
+            r.date,
+        ]
+
+    def _current(self) -> RunInfo | None:
+        if not self.shown or self.table.cursor_row < 0:
+            return None
+        return self.shown[min(self.table.cursor_row, len(self.shown) - 1)]
+
+    def _current_path(self) -> Path | None:
+        r = self._current()
+        return r.path if r else None
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_first(self) -> None:
+        self.table.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.table.move_cursor(row=max(0, len(self.shown) - 1))
+
+    def action_sort(self) -> None:
+        i = SORT_CYCLE.index(self.sort_key)
+        self.sort_key = SORT_CYCLE[(i + 1) % len(SORT_CYCLE)]
+        self._rebuild()
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self._rebuild()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key not in SORT_KEYS:
+            return
+        if key == self.sort_key:
+            self.reverse = not self.reverse
+        else:
+            self.sort_key = key
+        self._rebuild()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.add_class("-visible")
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._rebuild()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-visible")
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.remove_class("-visible")
+        if self.filter_text:
+            self.filter_text = ""
+            self._rebuild()
+        self.table.focus()
+
+    def action_rescan(self) -> None:
+        self._title("scanning…")
+        self.scan()
+
+    def action_mark(self) -> None:
+        r = self._current()
+        if r is None:
+            return
+        if r.path in self.marked:
+            self.marked.remove(r.path)
+        else:
+            self.marked.append(r.path)
+            del self.marked[:-2]
+        self._rebuild()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        r = self._current()
+        if r is None:
+            return
+        if r.problem:
+            self.notify(f"{r.name}: {r.problem}", severity="error")
+            return
+        from tui.screens.run import RunScreen
+
+        follow = not r.finished and r.path.suffix == ".jsonl"
+        try:
+            log = RunLog.open(r.path, follow=follow)
+        except LogError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.app.push_screen(RunScreen(log, mode="follow" if follow else "replay"))
+
+    def action_compare(self) -> None:
+        if len(self.marked) != 2:
+            self.notify("Mark two runs with space, then press c.", timeout=3)
+            return
+        from tui.screens.compare import CompareScreen
+
+        logs = []
+        for p in self.marked:
+            try:
+                logs.append(RunLog.open(p))
+            except LogError as e:
+                self.notify(str(e), severity="error")
+                return
+        self.app.push_screen(CompareScreen(logs[0], logs[1]))

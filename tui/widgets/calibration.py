@@ -1,0 +1,89 @@
+"""A confusion matrix and a reliability diagram, as text (from Grade.details)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from tui import format as fmt
+
+
+def confusion_table(matrix: list[list[Any]], class_names: list[str] | None = None,
+                    *, hot: str = "dark_orange", diag: str = "green") -> Table | Text:
+    """Counts with each cell shaded by its share of the row (the true class)."""
+    try:
+        rows = [[float(v) for v in row] for row in matrix]
+    except (TypeError, ValueError):
+        return Text("confusion_matrix: expected a list of lists of numbers", style="red")
+    n = len(rows)
+    names = [str(c) for c in (class_names or [])][:n]
+    names += [str(i) for i in range(len(names), n)]
+    short = [nm[:8] for nm in names]
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left",
+                  box=None, padding=(0, 1), show_edge=False, title_style="bold")
+    table.add_column("true \\ pred", style="bold", no_wrap=True)
+    for nm in short:
+        table.add_column(nm, justify="right", no_wrap=True)
+    table.add_column("recall", justify="right", style="dim")
+    for i, row in enumerate(rows):
+        total = sum(row) or 1.0
+        cells: list[Text | str] = [short[i]]
+        for j, v in enumerate(row):
+            share = v / total
+            color = diag if i == j else hot
+            style = Style(bgcolor=color, bold=i == j) if share >= 0.5 else (
+                Style(color=color, bold=True) if share >= 0.05 else Style(dim=True))
+            cells.append(Text(f"{int(v) if v == int(v) else round(v, 2)}", style=style))
+        cells.append(f"{row[i] / total:.2f}" if i < len(row) else "-")
+        table.add_row(*cells)
+    return table
+
+
+def reliability_lines(bins: list[dict[str, Any]], width: int) -> list[Text]:
+    """One row a confidence bin: a bar of accuracy with ┃ where confidence is.
+
+    Bars short of the marker are over-confident bins; past it, under-confident.
+    """
+    out = [Text("reliability (bar: accuracy, ┃: mean confidence, n: samples)", style="bold")]
+    bar_w = max(10, min(50, width - 40))
+    for b in bins:
+        try:
+            lo, hi = float(b["bin_lo"]), float(b["bin_hi"])
+            conf, acc = float(b["confidence"]), float(b["accuracy"])
+            n = int(b.get("count", 0))
+        except (KeyError, TypeError, ValueError):
+            out.append(Text(f"(bad bin: {b!r})", style="red"))
+            continue
+        filled = int(round(acc * bar_w))
+        mark = min(bar_w - 1, int(round(conf * bar_w)))
+        gap = acc - conf
+        color = "green" if abs(gap) <= 0.05 else ("red" if gap < 0 else "yellow")
+        line = Text(f"{lo:4.2f}–{hi:4.2f} ")
+        for k in range(bar_w):
+            if k == mark:
+                line.append("┃", "bold")
+            elif k < filled:
+                line.append("█", color)
+            else:
+                line.append("·", "dim")
+        line.append(f" acc {acc:.2f} conf {conf:.2f} n={n}")
+        out.append(line)
+    if len(out) == 1:
+        out.append(Text("(no bins)", style="dim"))
+    return out
+
+
+def checks_lines(checks: list[dict[str, Any]]) -> list[Text]:
+    out = []
+    for c in checks:
+        met = c.get("met")
+        mark, style = ("✓", "green") if met else (("✗", "red") if met is False else ("?", "dim"))
+        line = Text(f" {mark} ", style=f"bold {style}")
+        line.append(str(c.get("text") or c.get("name") or "?"))
+        if "value" in c:
+            line.append(f"   (got {fmt.value(c.get('value'))})", "dim")
+        out.append(line)
+    return out

@@ -1,0 +1,88 @@
+"""The metrics pane: the grade and its checks, live plots of metric events, and
+(for calibration tasks) the confusion matrix and a reliability diagram."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from engine.events import Grade
+from tui import format as fmt
+from tui.runstate import RunState
+from tui.widgets.calibration import checks_lines, confusion_table, reliability_lines
+from tui.widgets.plot import Lines, Series, line_chart
+
+
+def render_grade(grade: Grade | None, finished: bool, palette: dict[str, str]) -> RenderableType:
+    if grade is None:
+        return Text("not graded yet" if not finished else "not graded", style="dim")
+    parts: list[RenderableType] = []
+    head = Text("grade: ", style="bold")
+    if grade.passed:
+        head.append(" PASSED ", style=f"bold on {palette['success']}")
+    else:
+        head.append(" FAILED " if grade.submitted else " NOT SUBMITTED ",
+                    style=f"bold on {palette['error']}")
+    if grade.criteria:
+        head.append(f"  {grade.criteria}", style="dim")
+    parts.append(head)
+    parts.extend(checks_lines(grade.checks))
+    if grade.metrics:
+        m = Text("  ")
+        for k, v in grade.metrics.items():
+            if isinstance(v, int | float | str | bool) or v is None:
+                m.append(f"{k} ", style="bold")
+                m.append(f"{fmt.value(v)}   ")
+        parts.append(m)
+    reason = grade.details.get("reason") if isinstance(grade.details, dict) else None
+    if reason:
+        parts.append(Text(f"  {reason}", style="italic"))
+    return Group(*parts)
+
+
+def render_calibration(grade: Grade | None) -> RenderableType | None:
+    if grade is None or not isinstance(grade.details, dict):
+        return None
+    d = grade.details
+    parts: list[RenderableType] = []
+    if isinstance(d.get("confusion_matrix"), list) and d["confusion_matrix"]:
+        names = d.get("class_names") if isinstance(d.get("class_names"), list) else None
+        parts += [Text(""), confusion_table(d["confusion_matrix"], names)]
+    if isinstance(d.get("reliability"), list) and d["reliability"]:
+        bins = d["reliability"]
+        parts += [Text(""), Lines(lambda w: reliability_lines(bins, w))]
+    return Group(*parts) if parts else None
+
+
+def render_metrics(state: RunState, playhead_step: int | None, palette: dict[str, str],
+                   *, chart_height: int = 7) -> RenderableType:
+    parts: list[RenderableType] = [render_grade(state.grade, state.finished, palette), Text("")]
+    if not state.metrics:
+        parts.append(Text("No metric events yet. Metrics logged by the agent's code or "
+                          "the trainer are plotted here.", style="dim"))
+    colors = [palette["primary"], palette["accent"], palette["success"], palette["warning"]]
+    for i, (name, s) in enumerate(sorted(state.metrics.items())):
+        color = colors[i % len(colors)]
+        title = Text(name, style=f"bold {color}")
+        title.append(f"  last {fmt.value(s.last)}  min {fmt.value(min(s.ys))}  "
+                     f"max {fmt.value(max(s.ys))}  n={len(s)}", style="dim")
+        if s.source:
+            title.append(f"  ({s.source})", style="dim")
+        parts.append(title)
+        series = [Series(name, s.xs, s.ys, s.steps, color)]
+        parts.append(Lines(lambda w, series=series: line_chart(series, w, chart_height,
+                                                             playhead=playhead_step)))
+    cal = render_calibration(state.grade)
+    if cal is not None:
+        parts.append(cal)
+    return Group(*parts)
+
+
+class MetricsPane(VerticalScroll):
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(id="metrics-body")
+
+    def show(self, renderable: RenderableType) -> None:
+        self.query_one("#metrics-body", Static).update(renderable)
