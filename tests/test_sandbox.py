@@ -24,7 +24,7 @@ from engine.runlog import RunDir
 from engine.sandbox import ExecResult, Sandbox, SandboxError, python_expression_tool
 from engine.sandbox.env import is_allowed, kernel_env, looks_secret
 from engine.sandbox.helpers import log_metric, metric_payload, set_fallback_sink
-from engine.sandbox.truncate import HeadTail, omitted_line, truncate_middle
+from engine.sandbox.truncate import CarriageReturns, HeadTail, omitted_line, truncate_middle
 from engine.tools import ToolContext
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
@@ -122,8 +122,8 @@ def test_metric_helper_is_preloaded_and_goes_to_on_metric(sb: Sandbox) -> None:
     )
     assert r.status == "ok", r.error
     assert got == [
-        {"name": "loss", "value": 0.25, "step": 7, "x": 2.0},
-        {"name": "acc", "value": 0.9, "step": None, "x": None},
+        {"name": "loss", "value": 0.25, "step": 7, "x": 2.0, "source": "sandbox"},
+        {"name": "acc", "value": 0.9, "step": None, "x": None, "source": "sandbox"},
     ]
     assert r.stdout == "a\n" and r.result is None  # never mixed into stdout
     bad = sb.execute("log_metric('loss', 'high')")
@@ -320,6 +320,19 @@ def test_memory_limit_gives_memory_error_and_torch_still_imports(sb: Sandbox) ->
     assert sb.execute("survivor").result == "3"  # no restart needed
 
 
+def test_cpu_time_limit_ends_a_runaway_kernel(tmp_path: Path) -> None:
+    box = Sandbox.for_run(RunDir.create(tmp_path, "r1"), cpu_time_limit_s=2)
+    try:
+        box.start()
+        assert box.limits()["cpu_time_limit_s"] == 2
+        r = box.execute("while True: pass", timeout=30)
+        assert r.status == "died" and r.restarted
+        assert "CPU time limit" in (r.error or "")
+        assert box.execute("1 + 1").result == "2"  # a fresh kernel, a fresh budget
+    finally:
+        box.shutdown()
+
+
 def test_shutdown_leaves_no_process(tmp_path: Path) -> None:
     rd = RunDir.create(tmp_path, "r1")
     box = Sandbox.for_run(rd)
@@ -338,6 +351,38 @@ def test_shutdown_leaves_no_process(tmp_path: Path) -> None:
     box.shutdown()  # idempotent
     with pytest.raises(SandboxError, match="shut down"):
         box.execute("1")
+
+
+ENGINE = """
+import sys, time
+from pathlib import Path
+from engine.sandbox import Sandbox
+box = Sandbox(Path(sys.argv[1]) / "w", home_dir=Path(sys.argv[1]) / "h",
+              tmp_dir=Path(sys.argv[1]) / "t")
+box.start()
+r = box.execute("import subprocess\\nsubprocess.Popen(['sleep', '60']).pid")
+print(box.pid, r.result, flush=True)
+time.sleep(60)
+"""
+
+
+def test_engine_killed_takes_kernel_and_children_down(tmp_path: Path) -> None:
+    import subprocess
+
+    engine = subprocess.Popen(
+        [sys.executable, "-c", ENGINE, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert engine.stdout is not None
+        kernel_pid, child = map(int, engine.stdout.readline().split())
+        assert not _gone(kernel_pid) and not _gone(child)
+    finally:
+        engine.kill()  # SIGKILL: no atexit, no shutdown()
+        engine.wait()
+    deadline = time.monotonic() + 10
+    while not (_gone(kernel_pid) and _gone(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(kernel_pid) and _gone(child)
 
 
 def test_start_failures_say_what_to_do(tmp_path: Path) -> None:
@@ -362,7 +407,9 @@ def test_log_metric_outside_a_kernel() -> None:
         log_metric("loss", 0.5, step=1, x=0.5)
     finally:
         set_fallback_sink(None)
-    assert got == [{"name": "loss", "value": 0.5, "step": 1, "x": 0.5}]
+    assert got == [{"name": "loss", "value": 0.5, "step": 1, "x": 0.5, "source": "sandbox"}]
+    with pytest.raises(TypeError, match="source must be one of"):
+        log_metric("m", 1.0, source="elsewhere")
     assert metric_payload("m", float("nan"))["value"] is None
     with pytest.raises(TypeError, match="name must be"):
         log_metric("", 1.0)
@@ -382,6 +429,9 @@ def test_truncation_keeps_head_and_tail_with_exact_count() -> None:
     assert line in out
     assert dropped == len(text.encode()) - (len(out.encode()) - len(line.encode()))
     assert truncate_middle("short", 1000) == ("short", 0)
+    cr = CarriageReturns(max_pending=50)
+    shown = "".join(cr.feed(f"\r{i:3d}%") for i in range(101)) + cr.feed("\nnext\r\n") + cr.flush()
+    assert shown == "100%\nnext\n"
     acc = HeadTail(100)
     for i in range(1000):
         acc.write(f"{i}\n")
@@ -404,6 +454,11 @@ def test_tool_output_shape_like_the_seed(sb: Sandbox, run_dir: RunDir) -> None:
     chunks = [e for e in events if isinstance(e, ToolOutputChunk)]
     assert "".join(c.text for c in chunks) == "shape: (3, 4)\n"
     assert all(c.call_id == "toolu_1" and c.step == 3 for c in chunks)
+    out = tool.handler({"code": "print('no newline', end='')\n5"}, _ctx(run_dir, sb, events))
+    assert out.output["result"] == "no newline\n5"
+    bar = "import sys\nfor i in range(200):\n    sys.stderr.write(f'\\r{i:3d}/199')\nprint(file=sys.stderr)\n'ok'"
+    out = tool.handler({"code": bar}, _ctx(run_dir, sb, events))
+    assert out.output["result"] == "199/199\n'ok'"  # the progress bar's last state only
     err = tool.handler({"code": "1/0"}, _ctx(run_dir, sb, events))
     assert err.error is not None and err.error.startswith("ZeroDivisionError: division by zero")
     assert err.output["error"] == err.error
@@ -411,7 +466,10 @@ def test_tool_output_shape_like_the_seed(sb: Sandbox, run_dir: RunDir) -> None:
 
 def test_tool_metrics_become_metric_events(sb: Sandbox, run_dir: RunDir) -> None:
     events: list[Event] = []
-    code = "for epoch in range(3):\n    log_metric('val_f1', 0.5 + epoch / 10, x=epoch)"
+    code = (
+        "for epoch in range(3):\n    log_metric('val_f1', 0.5 + epoch / 10, x=epoch)\n"
+        "log_metric('train_loss', 1.5, step=10, source='trainer')"
+    )
     out = python_expression_tool().handler({"code": code}, _ctx(run_dir, sb, events))
     assert out.error is None
     metrics = [e for e in events if isinstance(e, Metric)]
@@ -419,6 +477,7 @@ def test_tool_metrics_become_metric_events(sb: Sandbox, run_dir: RunDir) -> None
         ("val_f1", 0.5, 0.0, 3, "sandbox"),
         ("val_f1", 0.6, 1.0, 3, "sandbox"),
         ("val_f1", 0.7, 2.0, 3, "sandbox"),
+        ("train_loss", 1.5, 10.0, 3, "trainer"),  # x falls back to the training step
     ]
     assert out.output["result"] == ""
 

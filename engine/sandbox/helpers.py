@@ -8,7 +8,7 @@ every restart), and can also be imported explicitly::
 
 Inside a Jupyter kernel it publishes display data with the MIME type
 ``application/vnd.agentdeck.metric+json`` and the payload
-``{"name", "value", "step", "x"}``. The sandbox hands each such payload to its
+``{"name", "value", "step", "x", "source"}``. The sandbox hands each such payload to its
 ``on_metric`` callback (never to stdout) and the python tool turns it into a
 ``metric`` event, so plots update while the code is still running.
 
@@ -28,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 METRIC_MIME = "application/vnd.agentdeck.metric+json"
+#: The same as ``engine.events.METRIC_SOURCES`` (not imported: this module stays light).
+METRIC_SOURCES = ("sandbox", "trainer", "system", "grader", "agent")
 
 MetricSink = Callable[[dict[str, Any]], None]
 _fallback_sink: MetricSink | None = None
@@ -62,12 +64,15 @@ def _number(what: str, value: Any, *, allow_none: bool) -> float | None:
     return float(value)
 
 
-def metric_payload(name: str, value: Any, step: Any = None, x: Any = None) -> dict[str, Any]:
-    """Validate and normalise one metric: ``{"name", "value", "step", "x"}``.
+def metric_payload(
+    name: str, value: Any, step: Any = None, x: Any = None, source: str = "sandbox"
+) -> dict[str, Any]:
+    """Validate and normalise one metric: ``{"name", "value", "step", "x", "source"}``.
 
     ``value`` and ``x`` become floats, with NaN and infinities as None (JSON has
     no NaN; the log would write null anyway); ``step`` an int or None. Raises
-    ``TypeError`` with a message naming the bad argument.
+    ``TypeError`` with a message naming the bad argument. ``source`` is one of
+    ``METRIC_SOURCES`` (the trainer passes ``"trainer"``).
     """
     if not isinstance(name, str) or not name.strip():
         raise TypeError(f"log_metric: name must be a non-empty string, got {name!r:.60}")
@@ -80,7 +85,17 @@ def metric_payload(name: str, value: Any, step: Any = None, x: Any = None) -> di
         if not math.isfinite(sv) or sv != int(sv):
             raise TypeError(f"log_metric: step must be a whole number, got {step!r:.60}")
         st = int(sv)
-    return {"name": name.strip(), "value": _finite(val), "step": st, "x": _finite(xv)}
+    if source not in METRIC_SOURCES:
+        raise TypeError(
+            f"log_metric: source must be one of {', '.join(METRIC_SOURCES)}, got {source!r:.40}"
+        )
+    return {
+        "name": name.strip(),
+        "value": _finite(val),
+        "step": st,
+        "x": _finite(xv),
+        "source": source,
+    }
 
 
 def _finite(v: float | None) -> float | None:
@@ -99,14 +114,18 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def log_metric(name: str, value: Any, step: Any = None, x: Any = None) -> None:
+def log_metric(
+    name: str, value: Any, step: Any = None, x: Any = None, *, source: str = "sandbox"
+) -> None:
     """Report a metric live (e.g. per epoch).
 
     ``step`` is the training step or iteration; ``x`` the value to plot against
-    (epoch, fraction of data, ...). Inside the sandbox kernel the metric reaches
-    the engine as a ``metric`` event; elsewhere this does nothing (see module doc).
+    (epoch, fraction of data, ...); ``source`` tags who measured it (the
+    engine's trainer passes ``"trainer"``). Inside the sandbox kernel the
+    metric reaches the engine as a ``metric`` event; elsewhere this does
+    nothing (see module doc).
     """
-    payload = metric_payload(name, value, step, x)
+    payload = metric_payload(name, value, step, x, source)
     if _in_kernel():
         from IPython.display import publish_display_data
 

@@ -92,6 +92,13 @@ if resource is not None:
         _set("RLIMIT_DATA", mem, mem)
     if cpu > 0:
         _set("RLIMIT_CPU", cpu, cpu + 5)
+import os, signal, threading, time
+def _watch_parent(ppid=os.getppid()):
+    # the engine died (even by SIGKILL): take the whole process group down with us
+    while os.getppid() == ppid:
+        time.sleep(1.0)
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=_watch_parent, name="agentdeck-parent-watch", daemon=True).start()
 import runpy
 sys.argv[0] = "ipykernel_launcher"
 runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
@@ -155,17 +162,19 @@ def _describe_exit(code: int | None) -> str:
 
 # -- safety net: no kernel outlives the engine process ------------------------
 
-_live_groups: set[int] = set()
+#: Process group id -> private connection directory, of every kernel still running.
+_live_groups: dict[int, Path] = {}
 _live_lock = threading.Lock()
 
 
 def _kill_live_groups() -> None:
     with _live_lock:
-        groups = list(_live_groups)
+        groups = list(_live_groups.items())
         _live_groups.clear()
-    for pgid in groups:
+    for pgid, conn_dir in groups:
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
+        shutil.rmtree(conn_dir, ignore_errors=True)
 
 
 atexit.register(_kill_live_groups)
@@ -257,7 +266,7 @@ class _Kernel:
             self.proc.wait(timeout=5)
         _wait_gone(descendants, timeout=2.0)
         with _live_lock:
-            _live_groups.discard(pid)
+            _live_groups.pop(pid, None)
 
     def close(self) -> None:
         for sock in (self.shell, self.iopub, self.control):
@@ -443,7 +452,7 @@ class Sandbox:
                 "check that this interpreter exists and has ipykernel installed"
             ) from None
         with _live_lock:
-            _live_groups.add(proc.pid)
+            _live_groups[proc.pid] = conn_dir
         ctx: zmq.Context[Any] = zmq.Context()
         session = Session(key=key, signature_scheme=info["signature_scheme"], username="agentdeck")
 

@@ -2,14 +2,16 @@
 
 Input ``{"code": str}``; output ``{"result": str, "error": str | null}`` as in
 the seed logs: ``result`` is the captured stdout and stderr (interleaved as
-they came) followed by the value of the last expression.
+they came) followed by the value of the last expression. Progress bars drawn
+with carriage returns are reduced to their last state in what the model sees.
 
 While the code runs, output goes out as ``tool_output_chunk`` events, up to
 ``log_output_cap`` bytes a call; past the cap the full output of the call is
 written to ``artifacts/<call_id>.out`` (an ``artifact`` event says where) and
 a ``warning`` says that streaming stopped. What the model sees is cut to
 ``model_output_limit`` bytes, head and tail kept, with a line saying how many
-bytes were left out. ``log_metric`` payloads become ``metric`` events;
+bytes were left out (the error text, a traceback, gets half that limit).
+``log_metric`` payloads become ``metric`` events;
 figures (``image/png`` display data) become artifacts.
 """
 
@@ -22,7 +24,7 @@ from typing import IO, Any
 from engine.events import Artifact, Metric, ToolOutputChunk, WarningEvent
 from engine.sandbox.helpers import metric_payload
 from engine.sandbox.kernel import ExecResult, SandboxError
-from engine.sandbox.truncate import HeadTail, truncate_middle
+from engine.sandbox.truncate import CarriageReturns, HeadTail, truncate_middle
 from engine.tools import ToolContext, ToolOutcome, ToolSpec
 
 TOOL_NAME = "python_expression"
@@ -48,8 +50,6 @@ INPUT_SCHEMA: dict[str, Any] = {
     "required": ["code"],
 }
 
-#: Bytes of an error message (traceback) the model sees at most.
-ERROR_LIMIT = 8 * 1024
 _IMAGE_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 
 
@@ -173,13 +173,31 @@ def python_expression_tool(
         shown = HeadTail(model_output_limit)
         log = _OutputLog(ctx, log_output_cap)
 
+        # per stream, so a progress bar on stderr does not swallow stdout lines
+        progress = {
+            "stdout": CarriageReturns(max_pending=model_output_limit),
+            "stderr": CarriageReturns(max_pending=model_output_limit),
+        }
+        last_char = ["\n"]
+
+        def show(text: str) -> None:
+            if text:
+                shown.write(text)
+                last_char[0] = text[-1]
+
         def on_output(stream: str, text: str) -> None:
-            shown.write(text)
+            show(progress["stderr" if stream == "stderr" else "stdout"].feed(text))
             log.write(stream, text)
 
         def on_metric(raw: dict[str, Any]) -> None:
             try:
-                p = metric_payload(raw.get("name"), raw.get("value"), raw.get("step"), raw.get("x"))
+                p = metric_payload(
+                    raw.get("name"),
+                    raw.get("value"),
+                    raw.get("step"),
+                    raw.get("x"),
+                    raw.get("source") or "sandbox",
+                )
             except TypeError:
                 return  # not from log_metric: malformed display data is ignored
             ctx.emit(
@@ -188,7 +206,7 @@ def python_expression_tool(
                     value=p["value"],
                     step=ctx.step,
                     x=p["x"] if p["x"] is not None else p["step"],
-                    source="sandbox",
+                    source=p["source"],
                 )
             )
 
@@ -206,12 +224,16 @@ def python_expression_tool(
             return ToolOutcome(output={"result": shown.text(), "error": msg}, error=msg)
         finally:
             log.close()
+        for filt in progress.values():
+            show(filt.flush())
         if res.result is not None:
-            shown.write(res.result)
+            if last_char[0] != "\n":
+                show("\n")
+            show(res.result)
         result, dropped = shown.render()
         error = res.error
         if error is not None:
-            error, err_dropped = truncate_middle(error, ERROR_LIMIT)
+            error, err_dropped = truncate_middle(error, max(1024, model_output_limit // 2))
             dropped += err_dropped
         if res.restarted:
             ctx.emit(

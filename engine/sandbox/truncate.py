@@ -96,3 +96,46 @@ def truncate_middle(text: str, limit: int) -> tuple[str, int]:
     acc = HeadTail(limit)
     acc.write(text)
     return acc.render()
+
+
+def _last_rewrite(line: str) -> str:
+    """What a terminal shows of one line rewritten with carriage returns."""
+    body = line.rstrip("\r")
+    cut = body.rfind("\r")
+    return body[cut + 1 :] if cut >= 0 else body
+
+
+class CarriageReturns:
+    """Turns progress-bar output into what a terminal would finally show.
+
+    ``tqdm`` and friends redraw a line with ``\\r`` hundreds of times; the model
+    only needs the last version of each line. ``feed`` returns the text that is
+    settled so far (whole lines); ``flush`` the rest at the end. A partial line
+    is held back only up to ``max_pending`` characters, so memory stays bounded.
+    """
+
+    def __init__(self, max_pending: int = 64 * 1024) -> None:
+        self.max_pending = max_pending
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        data = self._pending + text
+        nl = data.rfind("\n")
+        out = ""
+        if nl >= 0:
+            done, data = data[: nl + 1], data[nl + 1 :]
+            if "\r" in done:
+                done = "\n".join(_last_rewrite(x) for x in done[:-1].split("\n")) + "\n"
+            out = done
+        if len(data) > self.max_pending:
+            cut = data.rstrip("\r").rfind("\r")
+            if cut >= 0:
+                data = data[cut + 1 :]  # everything before it will be overwritten anyway
+            if len(data) > self.max_pending:
+                out, data = out + data, ""
+        self._pending = data
+        return out
+
+    def flush(self) -> str:
+        rest, self._pending = self._pending, ""
+        return _last_rewrite(rest) if "\r" in rest else rest
