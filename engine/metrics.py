@@ -305,7 +305,8 @@ def reliability_table(probs: Any, y_true: Any, n_bins: int = 10) -> list[dict[st
     confidence is the largest probability of a row and "correct" means its
     argmax is the true class. Each row: ``bin_lo``, ``bin_hi``, ``confidence``
     (mean confidence in the bin), ``accuracy`` (fraction correct), ``count``;
-    confidence and accuracy are None for an empty bin.
+    confidence and accuracy are None for an empty bin. The edges are reported
+    rounded to 12 decimals (0.3, not 0.30000000000000004).
     """
     p, y = _probs(probs, y_true)
     assert y is not None
@@ -321,7 +322,7 @@ def reliability_table(probs: Any, y_true: Any, n_bins: int = 10) -> list[dict[st
     for m in range(n_bins):
         n = int(count[m])
         rows.append({
-            "bin_lo": float(edges[m]), "bin_hi": float(edges[m + 1]),
+            "bin_lo": round(float(edges[m]), 12), "bin_hi": round(float(edges[m + 1]), 12),
             "confidence": float(conf_sum[m] / n) if n else None,
             "accuracy": float(acc_sum[m] / n) if n else None,
             "count": n,

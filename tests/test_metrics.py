@@ -149,6 +149,7 @@ def test_ece_and_reliability_hand_example() -> None:
     assert rows[9]["confidence"] == pytest.approx(0.95) and rows[9]["accuracy"] == 0.5
     assert rows[2]["bin_lo"] == pytest.approx(0.2) and rows[2]["bin_hi"] == pytest.approx(0.3)
     assert rows[0]["confidence"] is None and rows[0]["accuracy"] is None
+    assert rows[3]["bin_lo"] == 0.3 and rows[6]["bin_hi"] == 0.7  # clean edges for display
     # |0.5-0.95|*2/5 + |1-0.65|/5 + |1-0.55|/5 + |1-0.3|/5
     want = (0.45 * 2 + 0.35 + 0.45 + 0.70) / 5
     assert m.expected_calibration_error(p, y, 10) == pytest.approx(want)

@@ -1,0 +1,1 @@
+"""action-policy (seed 004): calibrated 5-way action classification; see task.py."""
