@@ -319,3 +319,14 @@ def test_scripted_run_on_the_real_ag_news_test_split(tmp_path: Path, shared_data
     assert g.passed, g.checks
     assert 0.70 <= g.metrics["accuracy"] <= 0.80
     assert g.metrics["ece"] <= 0.04
+
+
+def test_labels_are_revealed_when_the_run_ends_unsubmitted(instance: Any) -> None:
+    inst, run_dir, tools = instance
+    emit = _Emit()
+    inst.on_end(emit)
+    inst.on_end(emit)  # once only
+    y = np.load(run_dir.artifacts / "test_labels.npy")
+    assert y.shape == (60,)
+    assert [getattr(e, "path", None) for e in emit.events] == [
+        "artifacts/test_labels.npy", "artifacts/test_rows.npy"]
