@@ -37,7 +37,8 @@ EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3,
 ENGINE_PARAMS: dict[str, tuple[str, str]] = {
     "remind_steps_left": ("2", "when this many steps remain, tool results remind the agent to "
                                 "submit (0: off, for faithful benchmark reproduction)"),
-    "tool_time_limit": ("600", "seconds one tool call may run before it is interrupted"),
+    "tool_time_limit": ("task's", "seconds one tool call may run before it is interrupted "
+                                  "(the task's default: 600)"),
     "memory_limit_mb": ("auto", "memory limit of the sandbox kernel in MiB (auto: 3/4 of RAM; "
                                 "0: none)"),
 }
@@ -91,7 +92,7 @@ class Prepared:
 
 
 def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"remind_steps_left": 2, "tool_time_limit": 600.0,
+    out: dict[str, Any] = {"remind_steps_left": 2, "tool_time_limit": None,
                            "memory_limit_mb": None}
     try:
         if "remind_steps_left" in raw:
@@ -219,7 +220,7 @@ def execute(
         wall_time_s=cfg.time_limit_s,
         token_limit=cfg.token_limit,
         cost_limit_usd=cfg.cost_limit_usd,
-        tool_time_limit_s=ep["tool_time_limit"],
+        tool_time_limit_s=ep["tool_time_limit"] or instance.tool_time_limit_s,
         remind_steps_left=ep["remind_steps_left"],
     )
     bus.emit(RunStart(
