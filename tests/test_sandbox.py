@@ -482,6 +482,23 @@ def test_tool_metrics_become_metric_events(sb: Sandbox, run_dir: RunDir) -> None
     assert out.output["result"] == ""
 
 
+def test_tool_saves_figures_as_artifacts(sb: Sandbox, run_dir: RunDir) -> None:
+    events: list[Event] = []
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+    code = (
+        "import base64\nfrom IPython.display import display\n"
+        f"display({{'image/png': base64.b64encode({png!r}).decode(), 'text/plain': 'fig'}},"
+        " raw=True)"
+    )
+    out = python_expression_tool().handler(
+        {"code": code}, _ctx(run_dir, sb, events, call_id="toolu_fig")
+    )
+    assert out.error is None and out.output["result"] == ""
+    arts = [e for e in events if isinstance(e, Artifact)]
+    assert [(a.path, a.mime) for a in arts] == [("artifacts/toolu_fig-1.png", "image/png")]
+    assert (run_dir.path / arts[0].path).read_bytes() == png
+
+
 def test_tool_timeout_and_restart_messages(sb: Sandbox, run_dir: RunDir) -> None:
     events: list[Event] = []
     tool = python_expression_tool()

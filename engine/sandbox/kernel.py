@@ -485,7 +485,7 @@ class Sandbox:
         """Until the kernel answers on shell *and* its IOPub reaches us (no lost output)."""
         deadline = time.monotonic() + self.startup_timeout_s
         iopub_ok = shell_ok = False
-        probe = kernel.send(kernel.shell, "kernel_info_request", {})
+        kernel.send(kernel.shell, "kernel_info_request", {})
         last_probe = time.monotonic()
         while not (iopub_ok and shell_ok):
             now = time.monotonic()
@@ -507,7 +507,7 @@ class Sandbox:
                 )
             if shell_ok and not iopub_ok and now - last_probe > 0.5:
                 # the first status message went out before our subscription: ask again
-                probe = kernel.send(kernel.shell, "kernel_info_request", {})
+                kernel.send(kernel.shell, "kernel_info_request", {})
                 last_probe = now
             events = dict(kernel.poller.poll(100))
             if kernel.iopub in events:
@@ -517,7 +517,6 @@ class Sandbox:
                 while (msg := kernel.recv(kernel.shell)) is not None:
                     if msg["msg_type"] == "kernel_info_reply":
                         shell_ok = True
-        del probe
 
     def _setup(self) -> None:
         """Pre-import the metric helper and run the task's startup code."""
