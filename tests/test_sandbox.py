@@ -361,7 +361,7 @@ box = Sandbox(Path(sys.argv[1]) / "w", home_dir=Path(sys.argv[1]) / "h",
               tmp_dir=Path(sys.argv[1]) / "t")
 box.start()
 r = box.execute("import subprocess\\nsubprocess.Popen(['sleep', '60']).pid")
-print(box.pid, r.result, flush=True)
+print(box.pid, r.result, box._kernel.conn_dir, flush=True)
 time.sleep(60)
 """
 
@@ -374,7 +374,9 @@ def test_engine_killed_takes_kernel_and_children_down(tmp_path: Path) -> None:
     )
     try:
         assert engine.stdout is not None
-        kernel_pid, child = map(int, engine.stdout.readline().split())
+        kernel, child_pid, conn = engine.stdout.readline().split()
+        kernel_pid, child = int(kernel), int(child_pid)
+        assert Path(conn).is_dir()
         assert not _gone(kernel_pid) and not _gone(child)
     finally:
         engine.kill()  # SIGKILL: no atexit, no shutdown()
@@ -383,6 +385,7 @@ def test_engine_killed_takes_kernel_and_children_down(tmp_path: Path) -> None:
     while not (_gone(kernel_pid) and _gone(child)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(kernel_pid) and _gone(child)
+    assert not Path(conn).exists()  # the private socket directory is cleaned up too
 
 
 def test_start_failures_say_what_to_do(tmp_path: Path) -> None:

@@ -69,8 +69,8 @@ _HELPER_IMPORT = "from engine.sandbox.helpers import log_metric"
 # starts), then ipykernel exactly as ``python -m ipykernel_launcher`` would.
 _LAUNCHER = """\
 import sys
-mem, cpu, root = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-del sys.argv[1:4]
+mem, cpu, root, conn_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+del sys.argv[1:5]
 # last on the path: the agent's own modules in work/ must win over ours
 sys.path.append(root)
 try:
@@ -97,6 +97,8 @@ def _watch_parent(ppid=os.getppid()):
     # the engine died (even by SIGKILL): take the whole process group down with us
     while os.getppid() == ppid:
         time.sleep(1.0)
+    import shutil
+    shutil.rmtree(conn_dir, ignore_errors=True)
     os.killpg(0, signal.SIGKILL)
 threading.Thread(target=_watch_parent, name="agentdeck-parent-watch", daemon=True).start()
 import runpy
@@ -427,6 +429,7 @@ class Sandbox:
             str(mem),
             str(int(self.cpu_time_limit_s or 0)),
             _PROJECT_ROOT,
+            str(conn_dir),
             "-f",
             str(conn_file),
             "--HistoryManager.enabled=False",
