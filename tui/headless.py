@@ -139,10 +139,11 @@ class LinePrinter:
         if self._status is not None:
             self._status.stop()
         self.console.print(
-            f"step {self.step:>{width}}/{total}  {escape(tools):<28} "
-            f"{fmt_secs(t - self.step_t0):>7}  in {u['input_tokens']:>8,}  "
+            f"step {self.step:>{width}}/{total}  {escape(tools):<22} "
+            f"{fmt_secs(t - self.step_t0):>6}  in {u['input_tokens']:>7,}  "
             f"out {u['output_tokens']:>6,}  {fmt_cost(self.resp.cost_usd if self.resp else None)}"
-            f"{mark}"
+            f"{mark}",
+            soft_wrap=True,
         )
         self.step = None
 

@@ -391,3 +391,36 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, interval: float 
             return True
         time.sleep(interval)
     return cond()
+
+
+# -- checked-in fixtures --------------------------------------------------------------
+
+FIXTURE_SPECS: dict[str, SyntheticSpec] = {
+    "calib_run.jsonl": SyntheticSpec(steps=12, seed=1, run_id="calib-run", task="action-policy",
+                                     calibration=True, metrics_every=2, output_bytes=600),
+    "run_a.jsonl": SyntheticSpec(steps=10, seed=2, run_id="run-a", output_bytes=400),
+    "run_b.jsonl": SyntheticSpec(steps=10, seed=2, run_id="run-b", output_bytes=400,
+                                 diverge_at=4, passed=False, model="claude-haiku-4-5"),
+    "long_output.jsonl": SyntheticSpec(steps=3, seed=3, run_id="long-output",
+                                       output_bytes=6000, chunks=True, metrics_every=0),
+}
+
+
+def make_fixtures(directory: Path) -> list[Path]:
+    """(Re)write the deterministic JSONL fixtures the TUI tests use."""
+    out = []
+    for name, spec in FIXTURE_SPECS.items():
+        path = directory / name
+        if path.exists():
+            path.unlink()
+        out.append(write_synthetic_log(path, spec))
+    return out
+
+
+async def until(pilot: Any, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app run until ``cond()`` holds (tests); raises TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        await pilot.pause(0.02)

@@ -48,44 +48,56 @@ def load_state(log: RunLog) -> RunState:
 
 
 def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
-                  divergence: int | None) -> Table:
-    t = Table(box=None, padding=(0, 2), show_edge=False, header_style="bold")
-    t.add_column("")
-    t.add_column("A " + _label(a), overflow="ellipsis", no_wrap=True)
-    t.add_column("B " + _label(b), overflow="ellipsis", no_wrap=True)
+                  divergence: int | None, width: int = 160) -> RenderableType:
+    """One row a run: status, steps, tokens, cost, grade, then grade metrics and the
+    last value of each logged metric; and where the runs diverge. Narrower than 120
+    columns, tokens and logged metrics are left out."""
+    wide = width >= 120
+    t = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold", expand=False)
+    t.add_column("run", no_wrap=True, overflow="ellipsis", max_width=28 if wide else 16)
+    cols = ("status", "steps", "in/out", "cache r/w", "cost", "grade") if wide else \
+        ("status", "steps", "cost", "grade")
+    for col in cols:
+        t.add_column(col, no_wrap=True, overflow="ellipsis")
+    gm_a = sa.grade.metrics if sa.grade else {}
+    gm_b = sb.grade.metrics if sb.grade else {}
+    gkeys = [k for k in sorted(set(gm_a) | set(gm_b))
+             if all(isinstance(m.get(k), int | float | type(None)) for m in (gm_a, gm_b))]
+    mkeys = sorted(set(sa.metrics) | set(sb.metrics)) if wide else []
+    for k in gkeys:
+        t.add_column(k, no_wrap=True, overflow="ellipsis", justify="right")
+    for k in mkeys:
+        t.add_column(f"{k}↓", no_wrap=True, overflow="ellipsis", justify="right")
 
     def grade(s: RunState) -> Text:
         if s.grade is None:
-            return Text("not graded", style="dim")
+            return Text("-", style="dim")
         return Text("passed", style="bold green") if s.grade.passed else \
             Text("failed" if s.grade.submitted else "not submitted", style="bold red")
 
-    t.add_row("status", sa.end.status if sa.end else "incomplete",
-              sb.end.status if sb.end else "incomplete")
-    t.add_row("steps", str(len(sa.step_order)), str(len(sb.step_order)))
-    ca, cb = sa.cumulative(None), sb.cumulative(None)
-    t.add_row("tokens in/out", f"{fmt.tokens(int(ca['input'] or 0))} / "
-              f"{fmt.tokens(int(ca['output'] or 0))}",
-              f"{fmt.tokens(int(cb['input'] or 0))} / {fmt.tokens(int(cb['output'] or 0))}")
-    t.add_row("cache r/w", f"{fmt.tokens(int(ca['cache_read'] or 0))} / "
-              f"{fmt.tokens(int(ca['cache_write'] or 0))}",
-              f"{fmt.tokens(int(cb['cache_read'] or 0))} / "
-              f"{fmt.tokens(int(cb['cache_write'] or 0))}")
-    t.add_row("cost", fmt.cost(ca["cost"]), fmt.cost(cb["cost"]))
-    t.add_row("grade", grade(sa), grade(sb))
-    gm_a = sa.grade.metrics if sa.grade else {}
-    gm_b = sb.grade.metrics if sb.grade else {}
-    for k in sorted(set(gm_a) | set(gm_b)):
-        t.add_row(f"  {k}", fmt.value(gm_a.get(k, "-")), fmt.value(gm_b.get(k, "-")))
-    for k in sorted(set(sa.metrics) | set(sb.metrics)):
-        va = sa.metrics[k].last if k in sa.metrics else None
-        vb = sb.metrics[k].last if k in sb.metrics else None
-        t.add_row(f"  {k} (last)", fmt.value(va) if va is not None else "-",
-                  fmt.value(vb) if vb is not None else "-")
-    div = Text("identical tool calls", style="green") if divergence is None else \
-        Text(f"◆ step {divergence}", style="bold yellow")
-    t.add_row("diverges at", div, "")
-    return t
+    for tag, log, st, gm in (("A", a, sa, gm_a), ("B", b, sb, gm_b)):
+        c = st.cumulative(None)
+        row: list[RenderableType] = [
+            Text(f"{tag} {_label(log)}", style="bold"),
+            st.end.status if st.end else "incomplete",
+            str(len(st.step_order)),
+        ]
+        if wide:
+            row += [f"{fmt.tokens(int(c['input'] or 0))}/{fmt.tokens(int(c['output'] or 0))}",
+                    f"{fmt.tokens(int(c['cache_read'] or 0))}/"
+                    f"{fmt.tokens(int(c['cache_write'] or 0))}"]
+        row += [fmt.cost(c["cost"]), grade(st)]
+        row += [fmt.value(gm[k]) if k in gm else "-" for k in gkeys]
+        row += [fmt.value(st.metrics[k].last) if k in st.metrics else "-" for k in mkeys]
+        t.add_row(*row)
+    div = Text("diverges: ", style="bold")
+    if divergence is None:
+        div.append("never (same tool calls and inputs)", style="green")
+    else:
+        div.append(f"◆ step {divergence}", style="bold yellow")
+        div.append(" (the first step whose tool calls or inputs differ; d goes there)"
+                   if wide else " (d goes there)", style="dim")
+    return Group(t, div)
 
 
 class CompareView(VirtualList):
@@ -153,7 +165,7 @@ class CompareScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="cmp-summary")
-        yield Static(Text("  step    A" + " " * 20 + "B", style="bold"), id="cmp-header")
+        yield Static(id="cmp-header")
         yield CompareView(self.ia, self.ib, id="cmp-view")
         with Horizontal(id="cmp-details"):
             with Vertical(classes="cmp-side"):
@@ -183,12 +195,29 @@ class CompareScreen(Screen):
     @on(Loaded)
     def _loaded(self, msg: Loaded) -> None:
         self.alignment = msg.alignment
+        self.states = (msg.state_a, msg.state_b)
         self.view.alignment = msg.alignment
         self.view.invalidate()
-        self.query_one("#cmp-summary", Static).update(
-            summary_table(self.a, self.b, msg.state_a, msg.state_b, msg.alignment.divergence))
+        self._summary()
         if msg.alignment.divergence is not None:
             self.action_divergence()
+
+    def _summary(self) -> None:
+        if self.alignment is None:
+            return
+        sa, sb = self.states
+        self.query_one("#cmp-summary", Static).update(
+            summary_table(self.a, self.b, sa, sb, self.alignment.divergence,
+                          self.size.width or 160))
+
+    def on_resize(self) -> None:
+        self._summary()
+        width = self.view.size.width or self.size.width
+        side_w = max(8, (width - 9) // 2)
+        header = Text("  step   ", style="bold")
+        header.append(f"{fmt.clip('A ' + _label(self.a), side_w - 1):<{side_w}}", style="bold")
+        header.append(" " + fmt.clip("B " + _label(self.b), side_w - 1), style="bold")
+        self.query_one("#cmp-header", Static).update(header)
 
     @on(VirtualList.Highlighted, "#cmp-view")
     def _highlighted(self, msg: VirtualList.Highlighted) -> None:

@@ -234,6 +234,8 @@ class RunScreen(Screen):
         self._after_change(changed)
 
     def _poll_log(self) -> None:
+        if self.mode == "live" and self._start_failed():
+            return
         if self.runlog is None:
             self._open_live_log()
             return
@@ -245,6 +247,16 @@ class RunScreen(Screen):
         if self.mode == "follow" and self.state_ready:
             changed |= self._fold_log_lines()
         self._after_change(changed)
+
+    def _start_failed(self) -> bool:
+        """A run that failed before its first event (bad input found in setup): exit
+        with the message, as the headless run would (2 bad input, 3 otherwise)."""
+        error = getattr(self.handle, "error", None)
+        if error is None or self.state.header is not None or self.exit_code is not None:
+            return False
+        self.exit_code = 2 if isinstance(error, ValueError) else 3
+        self.app.exit(self.exit_code, message=f"agentdeck: {error}")
+        return True
 
     def _open_live_log(self) -> None:
         run_dir = getattr(self.handle, "run_dir", None)
@@ -315,8 +327,13 @@ class RunScreen(Screen):
             self._update_scrubber()
         if changed & (Changed.TEXT | Changed.CALL | Changed.STEPS):
             self._refresh_live_detail()
-        if isinstance(self.state.end, RunEnd) and self.quitting:
-            self._finish_quit()
+        if isinstance(self.state.end, RunEnd) and changed & Changed.GRADE:
+            end = self.state.end
+            if end.message and end.status in ("error", "limit_exceeded"):
+                self.notify(f"run ended ({end.status}): {end.message}", severity="error",
+                            timeout=8)
+            if self.quitting:
+                self._finish_quit()
 
     def _refresh_live_detail(self) -> None:
         """Re-draw the detail when it shows the step in progress (at most 4 times a second)."""

@@ -17,9 +17,12 @@ from engine.runlog import LogError, RunLog
 from tui import format as fmt
 from tui.runs import SORT_KEYS, RunInfo, filter_runs, find_runs, read_run_info
 
-COLUMNS = (("", "mark", 1), ("run", "name", 0), ("task", "task", 0), ("agent/model", "agent", 0),
-           ("status", "status", 0), ("steps", "steps", 0), ("tokens", "tokens", 0),
-           ("cost", "cost", 0), ("grade", "grade", 0), ("date", "date", 0))
+#: (title, key); the narrow set is used below WIDE columns of screen.
+COLUMNS = (("", "mark"), ("run", "name"), ("task", "task"), ("agent/model", "agent"),
+           ("status", "status"), ("steps", "steps"), ("tokens", "tokens"), ("cost", "cost"),
+           ("grade", "grade"), ("date", "date"))
+NARROW = ("mark", "name", "agent", "status", "steps", "grade")
+WIDE = 130
 SORT_CYCLE = ("date", "task", "agent", "status", "steps", "tokens", "cost", "grade", "name")
 
 
@@ -54,6 +57,7 @@ class RunsScreen(Screen):
         self.sort_key = "date"
         self.reverse = True
         self.filter_text = ""
+        self.columns: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title")
@@ -67,11 +71,26 @@ class RunsScreen(Screen):
         return self.query_one("#runs-table", DataTable)
 
     def on_mount(self) -> None:
-        for title, key, _ in COLUMNS:
-            self.table.add_column(title, key=key)
+        self._set_columns(self.size.width or 80)
         self.table.focus()
         self._title("scanning…")
         self.scan()
+
+    def _set_columns(self, width: int) -> None:
+        keys = tuple(k for _, k in COLUMNS) if width >= WIDE else NARROW
+        if keys == self.columns:
+            return
+        self.columns = keys
+        self.table.clear(columns=True)
+        for title, key in COLUMNS:
+            if key in keys:
+                self.table.add_column(title, key=key)
+
+    def on_resize(self) -> None:
+        before = self.columns
+        self._set_columns(self.size.width)
+        if self.columns != before and self.runs:
+            self._rebuild()
 
     def _title(self, note: str = "") -> None:
         t = Text(f" Runs in {self.log_dir}", style="bold")
@@ -117,19 +136,22 @@ class RunsScreen(Screen):
         self._title()
 
     def _cells(self, r: RunInfo) -> list[Text | str]:
+        narrow = len(self.columns) < len(COLUMNS)
         grade_style = {True: "bold green", False: "bold red"}.get(r.passed, "dim")
-        return [
-            Text("●", style="bold yellow") if r.path in self.marked else Text(" "),
-            Text(fmt.clip(r.name, 36)),
-            r.task,
-            fmt.clip(r.agent_model, 30),
-            Text(r.status, style="red" if r.problem else ""),
-            f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps),
-            fmt.tokens(r.tokens),
-            fmt.cost(r.cost_usd),
-            Text(r.grade_text, style=grade_style),
-            r.date,
-        ]
+        cells: dict[str, Text | str] = {
+            "mark": Text("●", style="bold yellow") if r.path in self.marked else Text(" "),
+            "name": Text(fmt.clip(r.name, 20 if narrow else 36)),
+            "task": r.task,
+            "agent": fmt.clip(r.model or r.agent, 18) if narrow else fmt.clip(r.agent_model, 30),
+            "status": Text(fmt.clip(r.status, 14 if narrow else 24),
+                           style="red" if r.problem else ""),
+            "steps": f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps),
+            "tokens": fmt.tokens(r.tokens),
+            "cost": fmt.cost(r.cost_usd),
+            "grade": Text(r.grade_text, style=grade_style),
+            "date": r.date,
+        }
+        return [cells[k] for k in self.columns]
 
     def _current(self) -> RunInfo | None:
         if not self.shown or self.table.cursor_row < 0:

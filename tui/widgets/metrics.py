@@ -63,7 +63,9 @@ def render_metrics(state: RunState, playhead_step: int | None, palette: dict[str
         parts.append(Text("No metric events yet. Metrics logged by the agent's code or "
                           "the trainer are plotted here.", style="dim"))
     colors = [palette["primary"], palette["accent"], palette["success"], palette["warning"]]
-    for i, (name, s) in enumerate(sorted(state.metrics.items())):
+    # the agent's and the trainer's metrics first, system gauges (CPU, memory) last
+    ordered = sorted(state.metrics.items(), key=lambda kv: (kv[1].source == "system", kv[0]))
+    for i, (name, s) in enumerate(ordered):
         color = colors[i % len(colors)]
         title = Text(name, style=f"bold {color}")
         title.append(f"  last {fmt.value(s.last)}  min {fmt.value(min(s.ys))}  "

@@ -24,12 +24,12 @@ def render_tokens(state: RunState, pos: int | None, palette: dict[str, str],
     cum, run = state.cumulative(at), state.cumulative(None)
     step_no = state.step_order[at]
     table = Table(box=None, padding=(0, 2), show_edge=False, header_style="bold")
-    table.add_column("tokens")
+    table.add_column("tokens", no_wrap=True)
     table.add_column(f"step {step_no}", justify="right")
     table.add_column(f"through step {step_no}", justify="right")
     table.add_column("run total", justify="right")
     rows = (("input", state.u_in, "input"), ("output", state.u_out, "output"),
-            ("cache write", state.u_cw, "cache_write"), ("cache read", state.u_cr, "cache_read"))
+            ("cache wr", state.u_cw, "cache_write"), ("cache rd", state.u_cr, "cache_read"))
     for label, arr, key in rows:
         table.add_row(label, f"{arr[at]:,}", f"{int(cum[key] or 0):,}", f"{int(run[key] or 0):,}")
     step_cost = state.u_cost[at]

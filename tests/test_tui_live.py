@@ -1,0 +1,125 @@
+"""Pilot tests of a live run: events stream in from the engine thread; quitting asks
+first and then interrupts the run cleanly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tui.app import make_live_app
+from tui.screens.dialogs import ConfirmScreen
+from tui.screens.run import RunScreen
+from tui.testing import FakeRunConfig, start_fake_run, until
+from tui.widgets.output import MAX_LINES, ToolOutput
+
+
+def last_event(run_dir: Path) -> dict:
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return json.loads(lines[-1])
+
+
+def run_screen(app) -> RunScreen:  # type: ignore[no-untyped-def]
+    return next(s for s in app.screen_stack if isinstance(s, RunScreen))
+
+
+async def test_live_run_to_completion(tmp_path: Path) -> None:
+    cfg = FakeRunConfig(log_dir=tmp_path, steps=4, max_steps=6, output_lines=12, pause=0.02)
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: run.state.finished and run.steps.count == 4)
+        assert handle.join(5)
+        assert run.state.grade is not None and run.state.grade.passed
+        assert run.steps.cursor == 3  # followed the newest step
+        out = app.screen.query_one(ToolOutput)
+        assert out.ring.total_lines == 12 and "step 4" in out.title
+        assert "train_loss" in run.state.metrics
+        assert run.state.totals["input"] == 1000 + 2000 + 3000 + 4000
+        # the log the run wrote and the steps pane agree
+        await until(pilot, lambda: run.index.log_ended)
+        assert run.index.summary(0).tools == ("python_expression",)
+        await pilot.press("q")  # finished: no question asked
+    assert app.return_value == 0
+
+
+async def test_quit_during_a_live_run_asks_then_interrupts(tmp_path: Path) -> None:
+    cfg = FakeRunConfig(log_dir=tmp_path, steps=5, hold_step=2)
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: handle.in_tool.is_set() and run.state.current_step == 2)
+        await until(pilot, lambda: run.state.phase == "running tool")
+        out = app.screen.query_one(ToolOutput)
+        await until(pilot, lambda: out.ring.total_lines > 5)  # stderr streams in live
+        # n keeps the run going
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, RunScreen) and not handle.join(0)
+        # y stops it cleanly and quits
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: app.return_value is not None)
+    assert handle.join(5)
+    assert app.return_value == 1  # the fake's result: interrupted, not passed
+    end = last_event(handle.run_dir.path)
+    assert end["type"] == "run_end" and end["status"] == "interrupted"
+
+
+async def test_a_flood_of_output_stays_bounded(tmp_path: Path) -> None:
+    cfg = FakeRunConfig(log_dir=tmp_path, steps=2, flood_bytes=3_000_000, flood_step=1)
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: run.state.finished, timeout=60)
+        out = app.screen.query_one(ToolOutput)
+        log_widget = out.query_one("#output-log")
+        assert len(log_widget.lines) <= MAX_LINES
+        assert len(out.ring.lines) <= MAX_LINES
+        await pilot.press("j", "k")  # still responsive
+        await pilot.press("q")
+    assert app.return_value == 0
+
+
+def test_bad_input_exits_2_before_the_app_starts(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.app import run_live_app
+
+    def bad_start(config, sinks):  # type: ignore[no-untyped-def]
+        raise ValueError("-T dataset=nope: unknown dataset (choose digits or fashion-mnist)")
+
+    assert run_live_app(object(), start=bad_start) == 2
+    assert "unknown dataset" in capsys.readouterr().err
+
+
+async def test_real_scripted_run(tmp_path: Path) -> None:
+    """The engine's own runner with the offline scripted agent (skipped where the task
+    cannot be prepared here)."""
+    runner = pytest.importorskip("engine.runner")
+    config = runner.RunConfig(task="noisy-labels", params={"dataset": "digits"},
+                              agent="scripted", log_dir=tmp_path)
+    try:
+        runner.prepare(config)
+    except (runner.ConfigError, ImportError) as e:
+        pytest.skip(f"noisy-labels cannot run here: {e}")
+    app, handle = make_live_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.return_value is not None or
+                    any(isinstance(s, RunScreen) for s in app.screen_stack))
+        if app.return_value is not None:
+            pytest.skip(f"the run could not start: {handle.error}")
+        run = run_screen(app)
+        await until(pilot, lambda: run.state.finished or handle.error is not None, timeout=240)
+        if handle.error is not None:
+            pytest.skip(f"the run could not start: {handle.error}")
+        assert run.steps.count >= 2
+        assert run.state.grade is not None
+        await pilot.press("q")
+    assert handle.join(30)
+    assert app.return_value == handle.result.exit_code

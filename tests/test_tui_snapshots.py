@@ -1,0 +1,122 @@
+"""SVG snapshots of each screen at fixed sizes (pytest-textual-snapshot).
+
+Update after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``
+and look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.runlog import RunLog
+from tui.app import AgentDeckApp
+from tui.screens.compare import CompareScreen
+from tui.screens.run import RunScreen
+from tui.screens.runs import RunsScreen
+from tui.testing import until
+
+FIX = Path(__file__).parent / "fixtures" / "tui"
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def replay(name: str) -> AgentDeckApp:
+    log = RunLog.open(FIX / name)
+    return AgentDeckApp(lambda: RunScreen(log, mode="replay"))
+
+
+async def loaded(pilot) -> None:  # type: ignore[no-untyped-def]
+    await until(pilot, lambda: isinstance(pilot.app.screen, RunScreen) and
+                pilot.app.screen.state_ready)
+    await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_replay_seed_detail(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await loaded(pilot)
+        await pilot.press("j", "j")
+        await pilot.pause(0.2)
+
+    assert snap_compare(replay("seed_000.md"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_replay_metrics_calibration(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await loaded(pilot)
+        await pilot.press("G", "4")
+        await pilot.pause(0.7)
+
+    assert snap_compare(replay("calib_run.jsonl"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_replay_tokens(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await loaded(pilot)
+        await pilot.press("j", "j", "j", "j", "3")
+        await pilot.pause(0.7)
+
+    assert snap_compare(replay("run_a.jsonl"), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("theme", ["textual-light"])
+def test_replay_light_theme(snap_compare, theme) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await loaded(pilot)
+        await pilot.press("T", "j")
+        await pilot.pause(0.3)
+
+    assert snap_compare(replay("run_b.jsonl"), terminal_size=(160, 48), run_before=before)
+
+
+def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(replay("run_a.jsonl"), terminal_size=(120, 48), run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_runs_screen(snap_compare, size, tmp_path: Path,  # type: ignore[no-untyped-def]
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "logs"
+    (d / "run-a").mkdir(parents=True)
+    shutil.copy(FIX / "run_a.jsonl", d / "run-a" / "events.jsonl")
+    for name in ("run_b.jsonl", "calib_run.jsonl", "seed_000.md"):
+        shutil.copy(FIX / name, d / name)
+    monkeypatch.chdir(tmp_path)
+    app = AgentDeckApp(lambda: RunsScreen(Path("logs")))
+
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and
+                    len(pilot.app.screen.runs) == 4)
+        await pilot.press("j", "space")
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compare_screen(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+    a, b = RunLog.open(FIX / "run_a.jsonl"), RunLog.open(FIX / "run_b.jsonl")
+    app = AgentDeckApp(lambda: CompareScreen(a, b))
+
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen) and
+                    pilot.app.screen.alignment is not None)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=before)
