@@ -66,7 +66,7 @@ async def test_quit_during_a_live_run_asks_then_interrupts(tmp_path: Path) -> No
         await pilot.press("y")
         await until(pilot, lambda: app.return_value is not None)
     assert handle.join(5)
-    assert app.return_value == 1  # the fake's result: interrupted, not passed
+    assert app.return_value == 130  # the run's own exit code: interrupted by the user
     end = last_event(handle.run_dir.path)
     assert end["type"] == "run_end" and end["status"] == "interrupted"
 

@@ -219,3 +219,21 @@ async def test_calibration_metrics_are_shown() -> None:
         assert "PASSED" in text and "✓ accuracy >= 0.80" in text
         assert "confusion matrix" in text and "reliability" in text
         assert "train_loss" in text and "val_accuracy" in text
+
+
+async def test_keys_can_be_remapped_by_binding_id() -> None:
+    log = RunLog.open(FIX / "seed_000.md")
+    app = AgentDeckApp(lambda: RunScreen(log, mode="replay"),
+                       keymap={"run.jump": "ctrl+g", "list.down": "s"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        run = screen_of(app)
+        await until(pilot, lambda: run.state_ready)
+        await pilot.press("s", "s")
+        assert run.steps.cursor == 2
+        await pilot.press("ctrl+g")
+        assert isinstance(app.screen, JumpScreen)
+        await pilot.press("escape", "colon")  # the old key no longer jumps
+        assert isinstance(app.screen, RunScreen)
+        await pilot.press("question_mark")
+        rows = {desc: keys for keys, desc, _ in app.screen.rows}
+        assert "^g" in rows["Jump"] or "ctrl+g" in rows["Jump"]

@@ -78,7 +78,7 @@ def test_live_buffer_coalesces_and_bounds_output() -> None:
 def test_exit_codes() -> None:
     assert exit_code("completed", True) == 0
     assert exit_code("completed", False) == 1
-    assert exit_code("interrupted", None) == 1
+    assert exit_code("interrupted", None) == 130  # as engine.runner: stopped by the user
     assert exit_code("max_steps_reached", None) == 1
     assert exit_code("error", None) == 3
 

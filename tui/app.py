@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from engine.runlog import LogError, RunLog
+from tui.gcutil import freeze_heap
 from tui.keymap import KeymapError, load_keymap
 from tui.live import LiveBuffer
 from tui.screens.help import HelpScreen
@@ -43,6 +44,9 @@ class AgentDeckApp(App[int]):
         if self._keymap:
             self.set_keymap(self._keymap)
         self.push_screen(self._make_screen())
+
+    def on_ready(self) -> None:
+        freeze_heap()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -247,7 +247,9 @@ class FakeRunConfig:
     #: Bytes the tool at ``flood_step`` prints as fast as it can.
     flood_bytes: int = 0
     flood_step: int = 1
-    #: Block in the tool at this step until ``release()`` or ``stop()``.
+    #: Bytes per output chunk of the flood (a print loop flushing each line: ~100).
+    flood_chunk: int = 4096
+    #: Block in the tool at this step until ``release()`` or ``stop()`` (before any flood).
     hold_step: int | None = None
     #: Seconds to pause between events (0: as fast as possible).
     pause: float = 0.0
@@ -350,21 +352,14 @@ class FakeRun:
         emit(RunEnd(status=status, totals={"steps": step}))  # type: ignore[arg-type]
         self._writer.close()
         passed = bool(grade and grade.passed)
-        self.result = FakeResult(status, 0 if passed else 1, grade)
+        code = 130 if status == "interrupted" else (0 if passed else 1)  # as engine.runner
+        self.result = FakeResult(status, code, grade)
 
     def _tool(self, step: int, call_id: str) -> str | None:
         cfg = self.config
         for i in range(cfg.output_lines):
             self.bus.emit(ToolOutputChunk(step=step, call_id=call_id, stream="stdout",
                                           text=f"step {step} line {i}\n"))
-        if cfg.flood_bytes and step == cfg.flood_step:
-            line = ("x" * 99) + "\n"
-            block = line * 40  # 4 KB a chunk, as a kernel's stream messages would batch it
-            sent = 0
-            while sent < cfg.flood_bytes and not self._stop.is_set():
-                self.bus.emit(ToolOutputChunk(step=step, call_id=call_id, stream="stdout",
-                                              text=block))
-                sent += len(block)
         if cfg.hold_step == step:
             while not self._release.is_set():
                 if self._stop.is_set():
@@ -372,6 +367,14 @@ class FakeRun:
                 self.bus.emit(ToolOutputChunk(step=step, call_id=call_id, stream="stderr",
                                               text="still training...\n"))
                 self._release.wait(0.05)
+        if cfg.flood_bytes and step == cfg.flood_step:
+            line = ("x" * 99) + "\n"
+            block = line * max(1, cfg.flood_chunk // 100)
+            sent = 0
+            while sent < cfg.flood_bytes and not self._stop.is_set():
+                self.bus.emit(ToolOutputChunk(step=step, call_id=call_id, stream="stdout",
+                                              text=block))
+                sent += len(block)
         if self._stop.is_set():
             return "interrupted"
         return None

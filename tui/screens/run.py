@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 from engine.events import EventError, ModelDelta, RunEnd, ToolCall, ToolOutputChunk
 from engine.runlog import LogError, RunLog, StepRecord
 from tui import format as fmt
+from tui.gcutil import freeze_heap
 from tui.live import LiveBuffer, StreamText, exit_code
 from tui.runstate import Changed, Phase, RunState
 from tui.screens.dialogs import ConfirmScreen, FullTextScreen, JumpScreen
@@ -165,7 +166,9 @@ class RunScreen(Screen):
         if self.mode == "live":
             self.set_interval(0.1, self._drain, name="drain")
         if self.mode in ("live", "follow"):
-            self.set_interval(0.25, self._poll_log, name="poll")
+            # a live run's log is indexed at 10 Hz: the same bytes in smaller bites, so a
+            # tool printing megabytes never blocks a key press for long
+            self.set_interval(0.1 if self.mode == "live" else 0.25, self._poll_log, name="poll")
             self.set_interval(1.0, self._tick, name="clock")
         self.set_interval(0.5, self._render_panes, name="panes")
 
@@ -203,6 +206,7 @@ class RunScreen(Screen):
             self._fold_log_lines()
         self.index.after_refresh()
         self._after_change(Changed.ALL)
+        freeze_heap()
 
     # -- live and follow --------------------------------------------------------------------
 
@@ -234,19 +238,25 @@ class RunScreen(Screen):
         self._after_change(changed)
 
     def _poll_log(self) -> None:
+        """Index what was appended to the log (a live run's own log, or a followed one)."""
         if self.mode == "live" and self._start_failed():
             return
         if self.runlog is None:
             self._open_live_log()
             return
-        added = self.runlog.refresh()
-        if not added:
+        steps_before, ended_before = len(self.runlog.step_numbers), self.index.log_ended
+        if not self.runlog.refresh():
             return
         self.index.after_refresh()
-        changed = Changed.STEPS
+        changed = Changed.NONE
+        if len(self.runlog.step_numbers) != steps_before or self.index.log_ended != ended_before:
+            changed |= Changed.STEPS
         if self.mode == "follow" and self.state_ready:
             changed |= self._fold_log_lines()
-        self._after_change(changed)
+        if changed:
+            self._after_change(changed)
+        elif self.index.count:
+            self.steps.invalidate(self.index.count - 1)
 
     def _start_failed(self) -> bool:
         """A run that failed before its first event (bad input found in setup): exit
@@ -385,16 +395,25 @@ class RunScreen(Screen):
                                               label=label)
 
     def _render_panes(self) -> None:
+        """Redraw the tokens or metrics pane if it is showing and its data changed
+        (called at 2 Hz, and when its tab is opened)."""
         if not self._dirty:
             return
+        active = self.query_one(TabbedContent).active
         pal = palette(self.app)
         pos = self._playhead_pos()
-        if self._dirty & (Changed.TOKENS | Changed.STEPS):
+        if active == "tab-tokens" and self._dirty & (Changed.TOKENS | Changed.STEPS):
             self.query_one(TokensPane).show(render_tokens(self.state, pos, pal))
-        if self._dirty & (Changed.METRICS | Changed.GRADE):
+            self._dirty &= ~(Changed.TOKENS | Changed.STEPS)
+        if active == "tab-metrics" and self._dirty & (Changed.METRICS | Changed.GRADE):
             step = self._selected_step() if pos is not None else None
             self.query_one(MetricsPane).show(render_metrics(self.state, step, pal))
-        self._dirty = Changed.NONE
+            self._dirty &= ~(Changed.METRICS | Changed.GRADE)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._dirty |= Changed.TOKENS | Changed.METRICS
+        self._render_panes()
 
     def _schedule_detail(self, delay: float = 0.03) -> None:
         if self._detail_timer is not None:

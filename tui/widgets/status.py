@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from tui import format as fmt
 from tui.runstate import Phase, RunState
@@ -20,7 +20,9 @@ class StatusInfo:
     following: bool = False
 
 
-class StatusBar(Static):
+class StatusBar(Widget):
+    """Drawn with ``render`` (no layout pass): updating it costs one line of repaint."""
+
     COMPONENT_CLASSES = {
         "status--task", "status--dim", "status--busy", "status--done", "status--passed",
         "status--failed", "status--warn",
@@ -39,8 +41,19 @@ class StatusBar(Static):
     }
     """
 
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self._state: RunState | None = None
+        self._info = StatusInfo("replay")
+
     def show(self, state: RunState, info: StatusInfo) -> None:
-        self.update(self.compose_text(state, info, self.size.width or 80))
+        self._state, self._info = state, info
+        self.refresh()
+
+    def render(self) -> Text:
+        if self._state is None:
+            return Text("")
+        return self.compose_text(self._state, self._info, self.size.width or 80)
 
     def _s(self, name: str):  # type: ignore[no-untyped-def]
         return self.get_component_rich_style(f"status--{name}", partial=True)
