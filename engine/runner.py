@@ -241,9 +241,8 @@ def execute(
     try:
         from engine.sandbox import Sandbox, SandboxError
 
-        sandbox = Sandbox(run_dir.work, home_dir=run_dir.path / "home",
-                          tmp_dir=run_dir.path / "tmp", memory_limit_mb=ep["memory_limit_mb"],
-                          startup_code=instance.sandbox_setup)
+        sandbox = Sandbox.for_run(run_dir, memory_limit_mb=ep["memory_limit_mb"] or None,
+                                  startup_code=instance.sandbox_setup)
         try:
             sandbox.start()
         except SandboxError as e:
