@@ -29,6 +29,7 @@ from engine.events import (
     WarningEvent,
     usage_of,
 )
+from engine.runlog import CallRecord, StepRecord
 from tui.stepdata import StepSummary, input_text
 
 #: Context windows by model-name prefix (tokens).
@@ -100,6 +101,8 @@ class _LiveStep:
     error: bool = False
     retried: bool = False
     gist: str = ""
+    #: The step so far (no output chunks), for the detail pane before the log has it.
+    record: StepRecord | None = None
 
 
 class RunState:
@@ -158,6 +161,8 @@ class RunState:
             return self._response(ev)
         if isinstance(ev, ToolCall):
             if self.live is not None and self.live.step == ev.step:
+                if self.live.record is not None:
+                    self.live.record.calls.append(CallRecord(ev))
                 self.live.tools.append(ev.name)
                 if not self.live.gist:
                     self.live.gist = _first_line(ev)
@@ -166,8 +171,12 @@ class RunState:
             self.phase_detail = ev.name
             return Changed.STATUS | Changed.STEPS | Changed.CALL
         if isinstance(ev, ToolResult):
-            if ev.error and self.live is not None and self.live.step == ev.step:
-                self.live.error = True
+            if self.live is not None and self.live.step == ev.step:
+                self.live.error = self.live.error or bool(ev.error)
+                if self.live.record is not None:
+                    for c in self.live.record.calls:
+                        if c.call.call_id == ev.call_id:
+                            c.result = ev
             if self.phase != Phase.STOPPING and self.end is None:
                 self.phase = Phase.WAITING
                 self.phase_detail = ""
@@ -185,11 +194,16 @@ class RunState:
             else:
                 x = float(len(series))
             series.add(x, float(ev.value), ev.step)
+            if self.live is not None and self.live.record is not None and \
+                    ev.step == self.live.step:
+                self.live.record.metrics.append(ev)
             return Changed.METRICS
         if isinstance(ev, Grade):
             self.grade = ev
             return Changed.GRADE | Changed.STATUS | Changed.METRICS
         if isinstance(ev, WarningEvent):
+            if self.live is not None and self.live.record is not None:
+                self.live.record.warnings.append(ev)
             if ev.code == "retry":
                 self.phase = Phase.RETRYING
                 self.phase_detail = ev.message
@@ -202,6 +216,8 @@ class RunState:
             del self.errors[:-20]
             if self.live is not None:
                 self.live.error = True
+                if self.live.record is not None:
+                    self.live.record.errors.append(ev)
             return Changed.STATUS | Changed.STEPS
         if isinstance(ev, RunEnd):
             self.end = ev
@@ -220,7 +236,8 @@ class RunState:
             for arr in (self.u_in, self.u_out, self.u_cw, self.u_cr):
                 arr.append(0)
             self.u_cost.append(math.nan)
-        self.live = _LiveStep(ev.step, ev.t)
+        self.live = _LiveStep(ev.step, ev.t,
+                              record=StepRecord(step=ev.step, start=ev, t_start=ev.t))
         self._live_text = []
         self._live_text_len = 0
         self.active_call = None
@@ -249,6 +266,8 @@ class RunState:
         if self.live is not None and self.live.step == ev.step:
             self.live.usage = u
             self.live.cost = ev.cost_usd
+            if self.live.record is not None:
+                self.live.record.response = ev
         if self.phase != Phase.STOPPING:
             uses_tools = any(b.get("type") == "tool_use" for b in ev.content)
             self.phase = Phase.TOOL if uses_tools else Phase.WAITING

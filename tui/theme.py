@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from textual.app import App
 
+#: Colours for renderables drawn without an app (the dark theme's).
+DEFAULT_PALETTE = {"primary": "#0178D4", "accent": "#FFA62B", "success": "#4EBF71",
+                   "warning": "#FFA62B", "error": "#BA3C5B"}
+
 
 def palette(app: App) -> dict[str, str]:
     t = app.current_theme

@@ -22,7 +22,7 @@ from tui.runstate import RunState
 from tui.screens.run import STATE_TYPES
 from tui.stepdata import StepSummary, read_step
 from tui.stepindex import StepIndex
-from tui.theme import syntax_theme
+from tui.theme import DEFAULT_PALETTE, palette, syntax_theme
 from tui.widgets.detail import StepDetail, render_step
 from tui.widgets.virtual_list import VirtualList
 
@@ -48,7 +48,8 @@ def load_state(log: RunLog) -> RunState:
 
 
 def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
-                  divergence: int | None, width: int = 160) -> RenderableType:
+                  divergence: int | None, width: int = 160,
+                  pal: dict[str, str] = DEFAULT_PALETTE) -> RenderableType:
     """One row a run: status, steps, tokens, cost, grade, then grade metrics and the
     last value of each logged metric; and where the runs diverge. Narrower than 120
     columns, tokens and logged metrics are left out."""
@@ -72,8 +73,8 @@ def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
     def grade(s: RunState) -> Text:
         if s.grade is None:
             return Text("-", style="dim")
-        return Text("passed", style="bold green") if s.grade.passed else \
-            Text("failed" if s.grade.submitted else "not submitted", style="bold red")
+        return Text("passed", style=f"bold {pal['success']}") if s.grade.passed else \
+            Text("failed" if s.grade.submitted else "not submitted", style=f"bold {pal['error']}")
 
     for tag, log, st, gm in (("A", a, sa, gm_a), ("B", b, sb, gm_b)):
         c = st.cumulative(None)
@@ -92,9 +93,9 @@ def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
         t.add_row(*row)
     div = Text("diverges: ", style="bold")
     if divergence is None:
-        div.append("never (same tool calls and inputs)", style="green")
+        div.append("never (same tool calls and inputs)", style=pal["success"])
     else:
-        div.append(f"◆ step {divergence}", style="bold yellow")
+        div.append(f"◆ step {divergence}", style=f"bold {pal['warning']}")
         div.append(" (the first step whose tool calls or inputs differ; d goes there)"
                    if wide else " (d goes there)", style="dim")
     return Group(t, div)
@@ -208,7 +209,7 @@ class CompareScreen(Screen):
         sa, sb = self.states
         self.query_one("#cmp-summary", Static).update(
             summary_table(self.a, self.b, sa, sb, self.alignment.divergence,
-                          self.size.width or 160))
+                          self.size.width or 160, palette(self.app)))
 
     def on_resize(self) -> None:
         self._summary()
@@ -233,7 +234,8 @@ class CompareScreen(Screen):
             if idx.index_of(step) is None:
                 detail.show(Text(f"(no step {step} in this run)", style="dim"))
                 continue
-            parts: list[RenderableType] = [render_step(read_step(log, step), syntax_theme=theme)]
+            parts: list[RenderableType] = [render_step(read_step(log, step), syntax_theme=theme,
+                                                       pal=palette(self.app))]
             detail.show(Group(*parts))
 
     def action_divergence(self) -> None:

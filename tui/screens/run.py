@@ -436,22 +436,24 @@ class RunScreen(Screen):
         live_text = self.state.live_text if (not finished and self.state.current_step == step) \
             else ""
         detail.show(render_step(rec, live_text=live_text, finished=finished,
-                                syntax_theme=syntax_theme(self.app), timed=self.index.timed),
+                                syntax_theme=syntax_theme(self.app), timed=self.index.timed,
+                                pal=palette(self.app)),
                     keep_scroll=keep)
         self._detail_step, self._detail_finished = step, finished
         if self.mode == "replay" or (self.state.finished and self.mode != "live"):
             self._show_step_output(rec)
 
     def _record(self, pos: int, step: int, *, chunks: bool = False) -> StepRecord:
+        live = self.state.live
+        if not chunks and live is not None and live.step == step and live.record is not None \
+                and not self.index.is_finished(pos):
+            return live.record  # the step in progress, as the stream has told it
         if self.runlog is not None and self.index.in_log(pos):
             try:
                 return read_step(self.runlog, step, chunks=chunks)
             except (KeyError, IndexError):
                 pass
-        rec = StepRecord(step=step)
-        if self.state.live is not None and self.state.live.step == step:
-            rec.t_start = self.state.live.t_start
-        return rec
+        return StepRecord(step=step)
 
     def _show_step_output(self, rec: StepRecord) -> None:
         parts = []

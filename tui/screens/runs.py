@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from engine.runlog import LogError, RunLog
 from tui import format as fmt
 from tui.runs import SORT_KEYS, RunInfo, filter_runs, find_runs, read_run_info
+from tui.theme import palette
 
 #: (title, key); the narrow set is used below WIDE columns of screen.
 COLUMNS = (("", "mark"), ("run", "name"), ("task", "task"), ("agent/model", "agent"),
@@ -118,6 +119,9 @@ class RunsScreen(Screen):
     def _scanned(self, msg: Scanned) -> None:
         self.runs = msg.runs
         self._rebuild()
+        # DataTable (Textual 8.2.8) keeps rows drawn before it measured its columns;
+        # filling it once more after that refresh draws them at their full width
+        self.call_after_refresh(self._rebuild)
         if not self.runs:
             self._title("no runs found (looked for */events.jsonl, *.jsonl, *.md)")
 
@@ -128,7 +132,7 @@ class RunsScreen(Screen):
                             reverse=self.reverse)
         table.clear()
         for r in self.shown:
-            table.add_row(*self._cells(r), key=str(r.path))
+            table.add_row(*self._cells(r))
         if current is not None:
             for i, r in enumerate(self.shown):
                 if r.path == current:
@@ -137,14 +141,17 @@ class RunsScreen(Screen):
 
     def _cells(self, r: RunInfo) -> list[Text | str]:
         narrow = len(self.columns) < len(COLUMNS)
-        grade_style = {True: "bold green", False: "bold red"}.get(r.passed, "dim")
+        pal = palette(self.app)
+        grade_style = {True: f"bold {pal['success']}", False: f"bold {pal['error']}"}.get(
+            r.passed, "dim")
         cells: dict[str, Text | str] = {
-            "mark": Text("●", style="bold yellow") if r.path in self.marked else Text(" "),
+            "mark": Text("●", style=f"bold {pal['warning']}") if r.path in self.marked
+            else Text(" "),
             "name": Text(fmt.clip(r.name, 20 if narrow else 36)),
             "task": r.task,
             "agent": fmt.clip(r.model or r.agent, 18) if narrow else fmt.clip(r.agent_model, 30),
             "status": Text(fmt.clip(r.status, 14 if narrow else 24),
-                           style="red" if r.problem else ""),
+                           style=pal["error"] if r.problem else ""),
             "steps": f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps),
             "tokens": fmt.tokens(r.tokens),
             "cost": fmt.cost(r.cost_usd),

@@ -9,15 +9,17 @@ from rich.table import Table
 from rich.text import Text
 
 from tui import format as fmt
+from tui.theme import DEFAULT_PALETTE
 
 
 def confusion_table(matrix: list[list[Any]], class_names: list[str] | None = None,
-                    *, hot: str = "dark_orange", diag: str = "green") -> Table | Text:
+                    pal: dict[str, str] = DEFAULT_PALETTE) -> Table | Text:
     """Counts with each cell shaded by its share of the row (the true class)."""
+    hot, diag = pal["warning"], pal["success"]
     try:
         rows = [[float(v) for v in row] for row in matrix]
     except (TypeError, ValueError):
-        return Text("confusion_matrix: expected a list of lists of numbers", style="red")
+        return Text("confusion_matrix: expected a list of lists of numbers", style=pal["error"])
     n = len(rows)
     names = [str(c) for c in (class_names or [])][:n]
     names += [str(i) for i in range(len(names), n)]
@@ -42,7 +44,8 @@ def confusion_table(matrix: list[list[Any]], class_names: list[str] | None = Non
     return table
 
 
-def reliability_lines(bins: list[dict[str, Any]], width: int) -> list[Text]:
+def reliability_lines(bins: list[dict[str, Any]], width: int,
+                      pal: dict[str, str] = DEFAULT_PALETTE) -> list[Text]:
     """One row a confidence bin: a bar of accuracy with ┃ where confidence is.
 
     Bars short of the marker are over-confident bins; past it, under-confident.
@@ -55,12 +58,13 @@ def reliability_lines(bins: list[dict[str, Any]], width: int) -> list[Text]:
             conf, acc = float(b["confidence"]), float(b["accuracy"])
             n = int(b.get("count", 0))
         except (KeyError, TypeError, ValueError):
-            out.append(Text(f"(bad bin: {b!r})", style="red"))
+            out.append(Text(f"(bad bin: {b!r})", style=pal["error"]))
             continue
         filled = int(round(acc * bar_w))
         mark = min(bar_w - 1, int(round(conf * bar_w)))
         gap = acc - conf
-        color = "green" if abs(gap) <= 0.05 else ("red" if gap < 0 else "yellow")
+        color = pal["success"] if abs(gap) <= 0.05 else (pal["error"] if gap < 0
+                                                          else pal["warning"])
         line = Text(f"{lo:4.2f}–{hi:4.2f} ")
         for k in range(bar_w):
             if k == mark:
@@ -76,11 +80,13 @@ def reliability_lines(bins: list[dict[str, Any]], width: int) -> list[Text]:
     return out
 
 
-def checks_lines(checks: list[dict[str, Any]]) -> list[Text]:
+def checks_lines(checks: list[dict[str, Any]],
+                 pal: dict[str, str] = DEFAULT_PALETTE) -> list[Text]:
     out = []
     for c in checks:
         met = c.get("met")
-        mark, style = ("✓", "green") if met else (("✗", "red") if met is False else ("?", "dim"))
+        mark, style = ("✓", pal["success"]) if met else (
+            ("✗", pal["error"]) if met is False else ("?", "dim"))
         line = Text(f" {mark} ", style=f"bold {style}")
         line.append(str(c.get("text") or c.get("name") or "?"))
         if "value" in c:

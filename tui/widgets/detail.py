@@ -15,6 +15,7 @@ from engine.events import usage_of
 from engine.runlog import StepRecord
 from tui import format as fmt
 from tui.stepdata import input_text
+from tui.theme import DEFAULT_PALETTE
 
 #: Lines of one output shown in the pane; the full text is one key (v) away.
 OUTPUT_LINES = 40
@@ -35,7 +36,8 @@ def clip_output(text: str, lines: int = OUTPUT_LINES, chars: int = OUTPUT_CHARS)
 
 
 def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
-                syntax_theme: str = "monokai", timed: bool = True) -> RenderableType:
+                syntax_theme: str = "monokai", timed: bool = True,
+                pal: dict[str, str] = DEFAULT_PALETTE) -> RenderableType:
     """Everything about one step, as a Rich renderable (``timed``: the log has timestamps)."""
     parts: list[RenderableType] = []
     head = Text(f"Step {rec.step}", style="bold")
@@ -61,11 +63,11 @@ def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
                     style="dim italic")
     parts += [head, meta]
     for w in rec.warnings:
-        parts.append(Text(f"⚠ {w.where}: {w.message}", style="yellow"))
+        parts.append(Text(f"⚠ {w.where}: {w.message}", style=pal["warning"]))
     for e in rec.errors:
-        parts.append(Text(f"✗ {e.where}: {e.message}", style="bold red"))
+        parts.append(Text(f"✗ {e.where}: {e.message}", style=f"bold {pal['error']}"))
     for p in rec.problems:
-        parts.append(Text(f"✗ unreadable line: {p}", style="red"))
+        parts.append(Text(f"✗ unreadable line: {p}", style=pal["error"]))
     text = rec.text or (live_text if r is None else "")
     if text.strip():
         parts.append(Rule("assistant", align="left", style="dim"))
@@ -77,7 +79,7 @@ def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
             title += f" · {fmt.duration(res.duration_s)}"
         elif not finished:
             title += " · running…"
-        parts.append(Rule(title, align="left", style="red" if res and res.error else "cyan"))
+        parts.append(Rule(title, align="left", style=pal["error"] if res and res.error else pal["primary"]))
         code, lexer = input_text(c.call)
         parts.append(Syntax(code, lexer, theme=syntax_theme, word_wrap=True,
                             line_numbers=lexer == "python" and code.count("\n") >= 4,
@@ -95,15 +97,15 @@ def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
             parts.append(Text(shown))
             if more:
                 parts.append(Text(f"… {more:,} more lines: press v for the full output",
-                                  style="italic yellow"))
+                                  style=f"italic {pal['warning']}"))
         if res.truncated_bytes:
             parts.append(Text(f"(the model saw this output cut by {res.truncated_bytes:,} bytes)",
                               style="dim"))
         if res.error:
-            parts.append(Text(f"error: {res.error}", style="bold red"))
+            parts.append(Text(f"error: {res.error}", style=f"bold {pal['error']}"))
     for m in rec.metrics:
         parts.append(Text(f"metric {m.name} = {fmt.value(m.value)}"
-                          + (f" (x={fmt.value(m.x)})" if m.x is not None else ""), style="green"))
+                          + (f" (x={fmt.value(m.x)})" if m.x is not None else ""), style=pal["success"]))
     for a in rec.artifacts:
         parts.append(Text(f"artifact {a.name}: {a.path} ({a.mime})", style="dim"))
     return Group(*parts)

@@ -28,7 +28,7 @@ def render_grade(grade: Grade | None, finished: bool, palette: dict[str, str]) -
     if grade.criteria:
         head.append(f"  {grade.criteria}", style="dim")
     parts.append(head)
-    parts.extend(checks_lines(grade.checks))
+    parts.extend(checks_lines(grade.checks, palette))
     if grade.metrics:
         m = Text("  ")
         for k, v in grade.metrics.items():
@@ -42,17 +42,17 @@ def render_grade(grade: Grade | None, finished: bool, palette: dict[str, str]) -
     return Group(*parts)
 
 
-def render_calibration(grade: Grade | None) -> RenderableType | None:
+def render_calibration(grade: Grade | None, pal: dict[str, str]) -> RenderableType | None:
     if grade is None or not isinstance(grade.details, dict):
         return None
     d = grade.details
     parts: list[RenderableType] = []
     if isinstance(d.get("confusion_matrix"), list) and d["confusion_matrix"]:
         names = d.get("class_names") if isinstance(d.get("class_names"), list) else None
-        parts += [Text(""), confusion_table(d["confusion_matrix"], names)]
+        parts += [Text(""), confusion_table(d["confusion_matrix"], names, pal)]
     if isinstance(d.get("reliability"), list) and d["reliability"]:
         bins = d["reliability"]
-        parts += [Text(""), Lines(lambda w: reliability_lines(bins, w))]
+        parts += [Text(""), Lines(lambda w: reliability_lines(bins, w, pal))]
     return Group(*parts) if parts else None
 
 
@@ -76,7 +76,7 @@ def render_metrics(state: RunState, playhead_step: int | None, palette: dict[str
         series = [Series(name, s.xs, s.ys, s.steps, color)]
         parts.append(Lines(lambda w, series=series: line_chart(series, w, chart_height,
                                                              playhead=playhead_step)))
-    cal = render_calibration(state.grade)
+    cal = render_calibration(state.grade, palette)
     if cal is not None:
         parts.append(cal)
     return Group(*parts)
