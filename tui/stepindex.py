@@ -23,7 +23,7 @@ _ROW_TYPES = ("step_start", "model_response", "tool_call", "tool_result", "warni
 
 class StepIndex:
     def __init__(self, log: RunLog | None, state: RunState, *, live: bool = False,
-                 cache_size: int = 8192) -> None:
+                 cache_size: int = 4096) -> None:
         self.log = log
         self.state = state
         self.live = live

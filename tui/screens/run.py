@@ -114,6 +114,8 @@ class RunScreen(Screen):
         self.speed_i = SPEEDS.index(1.0)
         self.matches: list[int] = []
         self.query_text = ""
+        self.search_done = True
+        self._first_hit_pending = False
         self.state_ready = mode == "live"
         self.loaded_upto = 0
         self.quitting = False
@@ -636,6 +638,7 @@ class RunScreen(Screen):
         self.matches = []
         self.steps.matches = set()
         self._first_hit_pending = True
+        self.search_done = False
         self._search(self.runlog, self.index, query, self.steps.cursor, self.index.count)
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
@@ -671,12 +674,13 @@ class RunScreen(Screen):
         self.matches = msg.matches
         self.steps.matches = set(msg.matches)
         self.steps.invalidate()
-        if msg.matches and getattr(self, "_first_hit_pending", False):
+        if msg.matches and self._first_hit_pending:
             self._first_hit_pending = False
             cur = self._selected_step()
             if cur not in self.steps.matches:
                 self.action_next_match()
         if msg.done:
+            self.search_done = True
             n = len(msg.matches)
             self.notify(f"{n} step{'s' if n != 1 else ''} match {msg.query!r}"
                         + (" (n/N: next/previous)" if n else ""), timeout=3)

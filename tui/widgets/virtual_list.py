@@ -74,7 +74,7 @@ class VirtualList(ScrollView, can_focus=True, inherit_bindings=False):
         def control(self) -> VirtualList:
             return self.list
 
-    def __init__(self, *, cache_size: int = 4096, name: str | None = None,
+    def __init__(self, *, cache_size: int = 256, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.count = 0
