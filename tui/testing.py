@@ -137,7 +137,7 @@ def synthetic_events(spec: SyntheticSpec) -> Iterator[Event]:
         if step % 17 == 5:
             yield WarningEvent(t=t(), where="agent", code="retry", step=step,
                                message="429 rate limited; retrying in 2.0s (attempt 1 of 5)")
-        u_in = 1400 + 180 * step + rng.randint(0, 400)
+        u_in = 1400 + 180 * (step % 100) + rng.randint(0, 400)  # context resets (compaction)
         u_out = rng.randint(60, 600)
         cr = (u_in // 2) if step > 1 else 0
         c = (u_in * 3 + u_out * 15 + cr * 0.3) / 1e6 if spec.cost else None
