@@ -276,19 +276,6 @@ def replay(
     raise typer.Exit(run_replay_app(log, follow=follow))
 
 
-def find_runs(log_dir: Path) -> list[Path]:
-    """Run logs under a directory: <dir>/<run>/events.jsonl, plus *.jsonl and *.md files."""
-    if not log_dir.is_dir():
-        return []
-    out = []
-    for p in sorted(log_dir.iterdir()):
-        if p.is_dir() and (p / "events.jsonl").exists():
-            out.append(p / "events.jsonl")
-        elif p.is_file() and p.suffix in (".jsonl", ".md"):
-            out.append(p)
-    return out
-
-
 @app.command()
 def runs(
     log_dir: Annotated[Path | None, typer.Option(
@@ -296,8 +283,10 @@ def runs(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Print a table.")] = False,
 ) -> None:
     """List runs (a table, or the runs screen on a terminal)."""
+    from tui.runs import find_runs, read_run_info
+
     d = log_dir or default_log_dir()
-    if not d.exists():
+    if not d.is_dir():
         fail(f"{d}: no such directory (runs are written to ./logs or --log-dir)")
     if not no_ui and sys.stdout.isatty():
         from tui.app import run_runs_app
@@ -310,31 +299,18 @@ def runs(
     for col in ("run", "task", "agent/model", "status", "steps", "tokens in/out", "cost",
                 "grade", "started"):
         tab.add_column(col, no_wrap=col in ("run", "started"))
-    problems = []
     for path in find_runs(d):
-        try:
-            with RunLog.open(path) as rl:
-                h = rl.header
-                assert h is not None
-                t = rl.totals()
-                g = rl.grade
-                grade = "-" if g is None else ("[green]passed[/]" if g.passed else "[red]failed[/]")
-                if g is not None and "f1" in g.metrics:
-                    grade += f" f1 {g.metrics['f1']:.3f}"
-                import time as _t
-
-                started = h.started_at[:19].replace("T", " ") if h.started_at else _t.strftime(
-                    "%Y-%m-%d %H:%M:%S", _t.localtime(h.t))
-                tab.add_row(escape(h.run_id), escape(h.task),
-                            escape(h.agent + (f"/{h.model}" if h.model else "")),
-                            rl.status, f"{t.steps}/{h.max_steps}",
-                            f"{t.input_tokens:,}/{t.output_tokens:,}",
-                            "-" if t.cost_usd is None else f"${t.cost_usd:.4f}", grade, started)
-        except (LogError, ValueError) as e:
-            problems.append(str(e))
+        r = read_run_info(path)
+        if r.problem:
+            err.print(f"[yellow]skipped[/] {escape(str(path))}: {escape(r.problem)}",
+                      soft_wrap=True)
+            continue
+        colour = {"passed": "green", "failed": "red"}.get(r.grade_text, "yellow")
+        tab.add_row(escape(r.name), escape(r.task), escape(r.agent_model), r.status,
+                    f"{r.steps}/{r.max_steps}", f"{r.input_tokens:,}/{r.output_tokens:,}",
+                    "-" if r.cost_usd is None else f"${r.cost_usd:.4f}",
+                    f"[{colour}]{r.grade_text}[/]", r.date)
     console.print(tab)
-    for p in problems:
-        err.print(f"[yellow]skipped[/]: {escape(p)}")
 
 
 @app.command()
