@@ -1,0 +1,1 @@
+"""Implementation of the trainer; import the public API from ``engine.trainer``."""
