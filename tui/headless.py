@@ -71,7 +71,7 @@ def grade_lines(grade: Grade | None) -> list[str]:
 
 def totals_block(console: Console, *, status: str, totals: Totals | dict[str, Any],
                  max_steps: int | None, grade: Grade | None, log_path: str | None,
-                 message: str | None = None) -> None:
+                 message: str | None = None, model: str | None = None) -> None:
     t = totals if isinstance(totals, dict) else totals.to_dict()
     colour = {"completed": "green", "max_steps_reached": "yellow", "interrupted": "yellow",
               "limit_exceeded": "yellow", "error": "red"}.get(status, "white")
@@ -86,7 +86,15 @@ def totals_block(console: Console, *, status: str, totals: Totals | dict[str, An
                 f"{fmt_tokens(t.get('output_tokens'))} · cache write "
                 f"{fmt_tokens(t.get('cache_creation_input_tokens'))} · cache read "
                 f"{fmt_tokens(t.get('cache_read_input_tokens'))}")
-    tab.add_row("cost", fmt_cost(t.get("cost_usd")))
+    cost = fmt_cost(t.get("cost_usd"))
+    if model and (t.get("cache_read_input_tokens") or t.get("cache_creation_input_tokens")):
+        from engine.pricing import cache_savings_usd
+
+        saved = cache_savings_usd(model, t)
+        if saved is not None:
+            cost += f"  (prompt caching saved ${saved:.4f})" if saved >= 0 else (
+                f"  (prompt caching cost ${-saved:.4f} more)")
+    tab.add_row("cost", cost)
     gl = grade_lines(grade)
     tab.add_row("grade", gl[0])
     for extra in gl[1:]:
@@ -183,7 +191,8 @@ class LinePrinter:
                 self._status.stop()
             totals_block(self.console, status=ev.status, totals=ev.totals,
                          max_steps=self.start.max_steps if self.start else None,
-                         grade=self.grade, log_path=self.log_path, message=ev.message)
+                         grade=self.grade, log_path=self.log_path, message=ev.message,
+                         model=self.start.model if self.start else None)
 
 
 class NdjsonPrinter:
@@ -288,15 +297,13 @@ def print_log(log: RunLog, console: Console | None = None) -> None:
     tot = log.totals()
     end = log.end
     grade = log.grade
-    if grade is not None and grade.details.get("reason") and not grade.submitted:
-        pass
     arts = [e for e in _tail_events(log) if isinstance(e, Artifact)]
     for a in arts:
         console.print(f"[dim]artifact {escape(a.name)}: {escape(a.path)}[/]")
     totals_block(console, status=end.status if end else "incomplete (no run_end)",
                  totals=tot, max_steps=h.max_steps, grade=grade,
                  log_path=str(log.path) if log.path else None,
-                 message=end.message if end else None)
+                 message=end.message if end else None, model=h.model)
 
 
 def _tail_events(log: RunLog) -> list[Event]:

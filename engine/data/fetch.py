@@ -80,6 +80,6 @@ def data_dir_option(example_subdir: str) -> str:
 
 def predownload_option(name: str) -> str:
     return (
-        f"on a machine with network, run `python -m engine.datasets fetch {name} "
+        f"on a machine with network, run `agentdeck data fetch {name} "
         "--data-dir DIR` and copy DIR here"
     )
