@@ -20,7 +20,13 @@ from torch import nn
 from engine.training.config import CrossFitResult, FoldSummary, MetricFn, TrainConfig
 from engine.training.data import DataError, as_features, as_labels, to_device
 from engine.training.device import amp_settings, configure_cpu_threads, pick_device
-from engine.training.loop import _data_fits_device, _logits, _resolve_metric_fn, fit
+from engine.training.loop import (
+    _data_fits_device,
+    _logits,
+    _resolve_metric_fn,
+    eval_batch_size,
+    fit,
+)
 
 
 def cross_fit(
@@ -122,7 +128,7 @@ def cross_fit(
             on_metric=emit,
             prefix=f"fold{f}/",
         )
-        logits = _logits(res.model, Xt[ho_t], cfg.eval_batch_size, dev, amp)
+        logits = _logits(res.model, Xt[ho_t], eval_batch_size(cfg.eval_batch_size, dev), dev, amp)
         if logits.shape[1] != k:
             raise DataError(
                 f"the model from model_fn outputs {logits.shape[1]} classes but the labels "

@@ -107,6 +107,15 @@ def _evaluate(
     return loss, acc
 
 
+def eval_batch_size(requested: int | None, device: torch.device) -> int:
+    """``requested``, or the default for ``device`` (256 on the CPU, 1024 elsewhere)."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"batch_size must be >= 1, got {requested}")
+        return int(requested)
+    return 256 if device.type == "cpu" else 1024
+
+
 def _resolve_metric_fn(on_metric: MetricFn | None, prefix: str) -> MetricFn:
     fn = on_metric if on_metric is not None else default_metric_fn()
     return Prefixed(fn, prefix) if prefix else fn
@@ -277,7 +286,7 @@ def fit(
             "samples_per_s": seen / t_train if t_train > 0 else float("nan"),
         }
         if Xv is not None and yv is not None:
-            vl, va = _evaluate(model, Xv, yv, cfg.eval_batch_size, dev, amp)
+            vl, va = _evaluate(model, Xv, yv, eval_batch_size(cfg.eval_batch_size, dev), dev, amp)
             row["val_loss"], row["val_acc"] = vl, va
         row["seconds"] = time.perf_counter() - t0
         if dev.type == "cuda":
@@ -333,14 +342,14 @@ def predict_proba(
     model: nn.Module,
     X: Any,
     *,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     device: str | torch.device | None = None,
     amp: bool | None = None,
 ) -> np.ndarray:
     """Softmax class probabilities ``[n, k]`` (float32) for every row of ``X``.
 
     Runs on ``device`` if given (the model is moved there), else where the
-    model's parameters are. Autocast follows ``amp`` (None: on for CUDA). The
+    model's parameters are. ``batch_size`` None: 256 on the CPU, 1024 on a GPU. Autocast follows ``amp`` (None: on for CUDA). The
     model is put in eval mode for the call and its previous mode restored.
     """
     dev = pick_device(device) if device is not None else _model_device(model)
@@ -351,7 +360,7 @@ def predict_proba(
     was_training = model.training
     model.eval()
     try:
-        logits = _logits(model, Xt, batch_size, dev, settings)
+        logits = _logits(model, Xt, eval_batch_size(batch_size, dev), dev, settings)
     finally:
         model.train(was_training)
     return torch.softmax(logits, dim=1).cpu().numpy().astype(np.float32, copy=False)
