@@ -110,7 +110,7 @@ def test_amp_is_auto_on_for_cuda_only() -> None:
 
 def test_fit_learns_and_reports_history() -> None:
     X, y = blobs()
-    res = fit(mlp, X, y, config=TrainConfig(epochs=4, patience=None, lr=1e-2))
+    res = fit(mlp, X, y, config=TrainConfig(epochs=4, patience=None, lr=1e-2), device="cpu")
     assert res.device == "cpu" and res.amp is False and res.amp_dtype == "off"
     assert [h["epoch"] for h in res.history] == [1, 2, 3, 4]
     assert set(res.history[0]) >= {
@@ -132,9 +132,9 @@ def test_fit_learns_and_reports_history() -> None:
 def test_fit_with_same_seed_repeats_exactly() -> None:
     X, y = blobs()
     cfg = TrainConfig(epochs=3, patience=None, seed=5)
-    a = fit(mlp, X, y, config=cfg)
-    b = fit(mlp, X, y, config=cfg)
-    c = fit(mlp, X, y, config=TrainConfig(epochs=3, patience=None, seed=6))
+    a = fit(mlp, X, y, config=cfg, device="cpu")
+    b = fit(mlp, X, y, config=cfg, device="cpu")
+    c = fit(mlp, X, y, config=TrainConfig(epochs=3, patience=None, seed=6), device="cpu")
     losses = [[h["train_loss"] for h in r.history] for r in (a, b, c)]
     assert losses[0] == losses[1]
     assert losses[0] != losses[2]
@@ -162,6 +162,25 @@ def test_early_stopping_restores_the_best_weights() -> None:
     assert restored == pytest.approx(res.best["val_loss"], rel=1e-4)
 
 
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+def test_cuda_fit_uses_amp_and_reports_gpu_memory() -> None:
+    X, y = blobs()
+    rec = Recorder()
+    res = fit(
+        lambda: SmallCNN(3, (5, 2), widths=(8, 8, 8)),
+        X,
+        y,
+        device="cuda",
+        config=TrainConfig(epochs=2, patience=None),
+        on_metric=rec,
+    )
+    assert res.device.startswith("cuda") and res.amp and res.amp_dtype in ("bf16", "fp16")
+    assert res.history[-1]["gpu_mem_mb"] > 0
+    assert [x for n, _, x in rec.calls if n == "gpu_mem_mb"] == [1, 2]
+    probs = predict_proba(res.model, X)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-3)
+
+
 def test_without_validation_keeps_the_last_epoch() -> None:
     X, y = blobs()
     res = fit(mlp, X, y, config=TrainConfig(epochs=3, val_fraction=0.0, patience=2))
@@ -170,7 +189,7 @@ def test_without_validation_keeps_the_last_epoch() -> None:
 
 def test_bf16_autocast_on_cpu_trains() -> None:
     X, y = blobs()
-    res = fit(mlp, X, y, config=TrainConfig(epochs=2, amp=True, lr=1e-2))
+    res = fit(mlp, X, y, config=TrainConfig(epochs=2, amp=True, lr=1e-2), device="cpu")
     assert res.amp and res.amp_dtype == "bf16"
     assert np.isfinite(res.history[-1]["train_loss"])
 
@@ -219,7 +238,15 @@ def test_bad_input_gives_actionable_errors() -> None:
 def test_on_metric_gets_per_epoch_metrics_with_prefix() -> None:
     X, y = blobs()
     rec = Recorder()
-    fit(mlp, X, y, config=TrainConfig(epochs=3, patience=None), on_metric=rec, prefix="m/")
+    fit(
+        mlp,
+        X,
+        y,
+        config=TrainConfig(epochs=3, patience=None),
+        on_metric=rec,
+        prefix="m/",
+        device="cpu",
+    )
     for name in ("m/train_loss", "m/val_loss", "m/val_acc", "m/samples_per_s", "m/lr"):
         xs = [x for n, _, x in rec.calls if n == name]
         assert xs == [1, 2, 3], name
@@ -313,7 +340,7 @@ def test_cross_fit_oof_rows_are_probabilities_and_metrics_are_named() -> None:
     names = rec.names()
     assert {"fold1/train_loss", "fold3/val_acc", "cv/holdout_acc", "cv/oof_acc"} <= names
     assert [x for n, _, x in rec.calls if n == "cv/holdout_acc"] == [1, 2, 3]
-    assert res.samples_per_s > 0 and res.device == "cpu"
+    assert res.samples_per_s > 0 and res.device == str(pick_device(None))
 
 
 def test_cross_fit_probabilities_come_from_models_that_did_not_see_the_sample() -> None:
