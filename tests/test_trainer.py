@@ -21,6 +21,8 @@ from engine.trainer import (
     SmallCNN,
     TrainConfig,
     amp_settings,
+    available_cpus,
+    configure_cpu_threads,
     cross_fit,
     default_metric_fn,
     fit,
@@ -93,6 +95,18 @@ def test_requested_mps_unavailable_is_a_clear_error() -> None:
 def test_unknown_device_names_the_choices() -> None:
     with pytest.raises(DeviceError, match="unknown device 'tpu'.*'cpu', 'cuda'"):
         pick_device("tpu")
+
+
+def test_cpu_threads_are_capped_to_usable_cpus_and_explicit_counts_kept() -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(available_cpus() + 6)
+        assert configure_cpu_threads() == available_cpus() == torch.get_num_threads()
+        torch.set_num_threads(1)
+        assert configure_cpu_threads() == 1  # a lower count set on purpose stays
+        assert configure_cpu_threads(3) == 3 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_amp_is_auto_on_for_cuda_only() -> None:

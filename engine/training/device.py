@@ -140,14 +140,17 @@ def available_cpus() -> int:
 
 
 def configure_cpu_threads(num_threads: int | None = None) -> int:
-    """Set torch's intra-op threads: ``num_threads`` or the CPUs this process may use.
+    """Set torch's intra-op threads and return the number in use.
 
-    torch defaults to the machine's physical cores, which in a container or
-    under a CPU affinity mask can be more than the process may use; then the
-    threads fight over the few CPUs it has. Returns the number set.
+    ``num_threads`` is applied as given. With None, the thread count is only
+    lowered, to the CPUs this process may use: torch defaults to the machine's
+    physical cores, which in a container or under a CPU affinity mask can be
+    more than the process may run on, and then its threads fight over the few
+    CPUs it has. A lower count someone set on purpose is kept.
     """
-    want = num_threads if num_threads is not None else available_cpus()
-    want = max(1, int(want))
-    if torch.get_num_threads() != want:
+    current = torch.get_num_threads()
+    want = int(num_threads) if num_threads is not None else min(current, available_cpus())
+    want = max(1, want)
+    if want != current:
         torch.set_num_threads(want)
     return want
