@@ -300,7 +300,7 @@ def _start_sampler(sandbox: Any, bus: EventBus) -> Any:
         from engine.sysmetrics import SystemSampler
     except ImportError:
         return None
-    sampler = SystemSampler(sandbox.pid, bus.emit)
+    sampler = SystemSampler(lambda: sandbox.pid, bus.emit)  # follows kernel restarts
     sampler.start()
     return sampler
 

@@ -151,7 +151,7 @@ class SystemSampler:
 
     def __init__(
         self,
-        pid: int | None,
+        pid: int | Callable[[], int | None] | None,
         emit: Emit,
         interval_s: float = 2.0,
         *,
@@ -159,7 +159,10 @@ class SystemSampler:
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
-        self.pid = os.getpid() if pid is None else int(pid)
+        #: A callable is asked again at every sample, so a restarted kernel (a new
+        #: pid) keeps being measured.
+        self._pid_fn = pid if callable(pid) else None
+        self.pid = os.getpid() if pid is None else (None if callable(pid) else int(pid))
         self.emit = emit
         self.interval_s = float(interval_s)
         self.gpu = gpu
@@ -175,10 +178,7 @@ class SystemSampler:
         if self._thread is not None:
             raise RuntimeError("SystemSampler already started")
         self._t0 = time.monotonic()
-        try:
-            self._tree = _ProcessTree(self.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            self._tree = None
+        self._track()
         self._thread = threading.Thread(target=self._run, name="agentdeck-sysmetrics", daemon=True)
         self._thread.start()
         return self
@@ -201,12 +201,28 @@ class SystemSampler:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def _track(self) -> None:
+        """(Re)attach to the process to measure when it is new or has changed."""
+        if self._pid_fn is not None:
+            pid = self._pid_fn()
+            if pid is None or pid == self.pid:
+                return
+            self.pid = pid
+        elif self._tree is not None:
+            return
+        try:
+            self._tree = _ProcessTree(self.pid) if self.pid is not None else None
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            self._tree = None
+
     def _metric(self, name: str, value: float, x: float) -> None:
         self.emit(Metric(name=name, value=round(value, 3), x=round(x, 3), source="system"))
 
     def sample_once(self) -> None:
         """Take one sample now and emit it (the thread calls this every interval)."""
         x = time.monotonic() - self._t0
+        if self._pid_fn is not None:
+            self._track()
         if self._tree is not None:
             got = self._tree.sample()
             if got is None:
@@ -235,5 +251,5 @@ class SystemSampler:
             except Exception:
                 # A sink that fails must not kill the run; stop sampling instead.
                 return
-            if self._tree is None and self._gpus is None:
+            if self._tree is None and self._gpus is None and self._pid_fn is None:
                 return

@@ -47,6 +47,7 @@ PAIRS: dict[str, list[tuple[int, int]]] = {
     "digits": [(4, 9), (3, 5), (1, 7), (2, 8), (0, 6)],
 }
 DATA_SUBDIR = ".agentdeck_data"
+SECRETS_FILE = "artifacts/true_noisy_indices.npy"
 
 
 def _opt_int(s: str) -> int | None:
@@ -220,14 +221,13 @@ class NoisyLabelsTask(Task):
                 "noise_rate": round(rate, 2),
             })
 
-        def reveal(emit: Callable[[Event], Event]) -> str:
-            path = run_dir.artifacts / "true_noisy_indices.npy"
+        def reveal(emit: Callable[[Event], Event]) -> None:
+            """At the run's end (graded or not): the secrets, now that no agent can use them."""
             if not sec.revealed:
-                np.save(path, sec.true_idx)
+                np.save(run_dir.path / SECRETS_FILE, sec.true_idx)
                 sec.revealed = True
-                emit(Artifact(name="true noisy indices", path=str(path.relative_to(run_dir.path)),
+                emit(Artifact(name="true noisy indices", path=SECRETS_FILE,
                               mime="application/x-npy"))
-            return str(path.relative_to(run_dir.path))
 
         def submit_tool(inp: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
             try:
@@ -237,13 +237,14 @@ class NoisyLabelsTask(Task):
                 return ToolOutcome(output={"error": str(e)}, error=str(e))
             metrics = detection_scores(pred, sec.true_idx)
             passed, checks = evaluate(PASS_RULE, metrics)
-            secrets_path = reveal(ctx.emit)
             grade = Grade(
                 metrics=metrics, criteria=PASS_RULE.text(), checks=checks, passed=passed,
                 submitted=True, step=ctx.step,
                 details={"submission": inp["predictions_file"], "dataset": ds.name,
                          "n_train": n, "noise": params["noise"], "noise_rate": sec.rate,
-                         "seed": sec.seed, "true_noisy_indices": secrets_path},
+                         "seed": sec.seed,
+                         # written when the run ends, after this grade (see reveal)
+                         "true_noisy_indices": SECRETS_FILE},
             )
             return ToolOutcome(output={
                 "message": "Predictions submitted and graded.",
