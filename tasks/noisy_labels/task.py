@@ -282,9 +282,10 @@ class NoisyLabelsTask(Task):
             ScriptedStep("load_corrupted_dataset", {},
                          "I'll load the dataset first."),
             ScriptedStep("python_expression", {"code": detection_code(seed=0)},
-                         "Cross-fitted out-of-fold class probabilities from a small network "
-                         "show which given labels the data disagrees with; I'll flag those "
-                         "and save the indices."),
+                         "Out-of-fold class probabilities from a cross-fitted CNN + MLP "
+                         "ensemble show which given labels the data disagrees with; an "
+                         "estimate of how labels were flipped sets how many to flag. I'll "
+                         "save the flagged indices."),
             ScriptedStep("submit_predictions", {"predictions_file": "predictions.npy"},
                          "Submitting the flagged indices."),
         ]
