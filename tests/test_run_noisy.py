@@ -259,3 +259,26 @@ def test_ctrl_c_interrupts_a_running_tool(tmp_path):
     rec = rl.step(2)
     assert rec.calls[0].result is not None  # the interrupted call still has its result
     assert _kernel_children_gone(kernel_pids)
+
+
+def test_fork_a_run_at_step_n_to_claude(tmp_path, monkeypatch):
+    """replay:LOG@N replays N recorded steps, then Claude continues from step N+1."""
+    log = _write_replay_log(tmp_path, ["print('recorded step 2')", "print('never replayed')"])
+    plan = _claude_policy()[1:]  # Claude picks up after the replayed load step
+    with MockAnthropic(plan) as api:
+        for k, v in api.env().items():
+            monkeypatch.setenv(k, v)
+        cfg = RunConfig(task="noisy-labels", params={"dataset": "digits", "seed": "5"},
+                        agent=f"replay:{log}@1", log_dir=tmp_path / "logs")
+        events = []
+        result = execute(prepare(cfg), sinks=[events.append])
+        api.assert_valid()
+    assert result.status == "completed" and result.grade.passed
+    responses = [e for e in events if isinstance(e, ModelResponse)]
+    assert responses[0].message_id == "replay_msg_a"
+    assert all(r.message_id.startswith("msg_") for r in responses[1:])
+    first_request = api.requests[0].body["messages"]
+    # Claude saw the replayed step and its fresh tool result
+    assert first_request[1]["content"][0]["name"] == "load_corrupted_dataset"
+    assert "train_size" in first_request[2]["content"][0]["content"]
+    assert events[0].agent == "replay" and events[0].model == "claude-haiku-4-5"

@@ -174,7 +174,6 @@ class NoisyLabelsTask(Task):
     def setup(self, params: dict[str, Any], run_dir: RunDir,
               progress: ProgressFn | None = None) -> TaskInstance:
         from engine.datasets import DatasetUnavailable, load_image_dataset
-
         from engine.sandbox.tool import python_expression_tool
 
         seed_given = params["seed"] is not None
