@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,8 @@ TYPE_CODES: dict[str, int] = {
     )
 }
 _CODE_NAMES = {v: k for k, v in TYPE_CODES.items()}
+#: Run-level events that can sit between steps' lines but belong to no step.
+_NOT_IN_STEPS = frozenset({"run_start", "run_end", "grade"})
 _UNKNOWN = TYPE_CODES["?"]
 
 
@@ -621,16 +623,32 @@ class RunLog:
                 end -= 1
         return first, end
 
-    def step(self, step: int) -> StepRecord:
-        """Parse one step (cached)."""
-        cached = self._step_cache.get(step)
-        if cached is not None:
-            return cached
+    def step(self, step: int, *, chunks: bool = True,
+             types: Iterable[str] | None = None) -> StepRecord:
+        """Parse one step.
+
+        ``chunks=False`` skips its ``tool_output_chunk`` lines (a tool printing
+        megabytes can fill a step with them; the result keeps the output the
+        model saw) and ``types`` parses only those event types, picked from the
+        index without reading the other lines. Full reads of finished steps are
+        cached.
+        """
+        full = chunks and types is None
+        if full:
+            cached = self._step_cache.get(step)
+            if cached is not None:
+                return cached
         first, end = self.line_range(step)
+        want = set(types) if types is not None else None
         rec = StepRecord(step=step)
         calls: dict[str, CallRecord] = {}
         last_t = None
         for i in range(first, end):
+            etype = _CODE_NAMES[self._type[i]]
+            if etype in _NOT_IN_STEPS or (etype == "tool_output_chunk" and not chunks):
+                continue
+            if want is not None and etype not in want and etype != "step_start":
+                continue
             try:
                 ev = self._parse_line(i)
             except EventError as e:
@@ -670,9 +688,9 @@ class RunLog:
         else:
             rec.t_end = last_t
         finished = pos + 1 < len(self.step_numbers) or self._run_end_line is not None
-        if finished:
+        if full and finished:
             self._step_cache[step] = rec
-            if len(self._step_cache) > 4096:
+            if len(self._step_cache) > 256:
                 self._step_cache.pop(next(iter(self._step_cache)))
         return rec
 

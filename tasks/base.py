@@ -25,6 +25,15 @@ class TaskParamError(ValueError):
     """A bad ``-T key=value``; the message says which key and what is allowed."""
 
 
+def parse_bool(s: str) -> bool:
+    """``-T key=true|false`` (also 1/0, yes/no, on/off)."""
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 @dataclass(frozen=True)
 class Param:
     name: str

@@ -13,87 +13,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.events import (
-    Artifact,
-    ErrorEvent,
-    EventError,
-    Metric,
-    ModelResponse,
-    StepStart,
     ToolCall,
-    ToolOutputChunk,
-    ToolResult,
-    WarningEvent,
     usage_of,
 )
-from engine.runlog import CallRecord, RunLog, StepRecord
+from engine.runlog import RunLog, StepRecord
 from tui.format import output_text
-
-_SKIP_ALWAYS = {"run_end", "grade", "run_start"}
 
 
 def read_step(log: RunLog, step: int, *, chunks: bool = False,
               types: Iterable[str] | None = None) -> StepRecord:
-    """Parse one step of ``log``; ``types`` limits which event types are parsed."""
-    first, end = log.line_range(step)
-    want = set(types) if types is not None else None
-    rec = StepRecord(step=step)
-    calls: dict[str, CallRecord] = {}
-    last_t: float | None = None
-    for offset, etype in enumerate(log.line_types(first, end)):
-        if etype in _SKIP_ALWAYS or (etype == "tool_output_chunk" and not chunks):
-            continue
-        if want is not None and etype not in want and etype != "step_start":
-            continue
-        try:
-            ev = log.event_at(first + offset)
-        except EventError as e:
-            rec.problems.append(str(e))
-            continue
-        last_t = ev.t
-        if isinstance(ev, StepStart):
-            rec.start = ev
-            rec.t_start = ev.t
-        elif isinstance(ev, ModelResponse):
-            rec.response = ev
-        elif isinstance(ev, ToolCall):
-            calls[ev.call_id] = CallRecord(ev)
-            rec.calls.append(calls[ev.call_id])
-        elif isinstance(ev, ToolOutputChunk):
-            if ev.call_id in calls:
-                calls[ev.call_id].chunks.append(ev)
-        elif isinstance(ev, ToolResult):
-            if ev.call_id in calls:
-                calls[ev.call_id].result = ev
-        elif isinstance(ev, Metric):
-            rec.metrics.append(ev)
-        elif isinstance(ev, Artifact):
-            rec.artifacts.append(ev)
-        elif isinstance(ev, WarningEvent):
-            rec.warnings.append(ev)
-        elif isinstance(ev, ErrorEvent):
-            rec.errors.append(ev)
-    numbers = log.step_numbers
-    pos = _position(log, step)
-    if pos is not None and pos + 1 < len(numbers):
-        nxt_first, _ = log.line_range(numbers[pos + 1])
-        try:
-            rec.t_end = log.event_at(nxt_first).t
-        except EventError:
-            rec.t_end = last_t
-    else:
-        rec.t_end = last_t
-    return rec
-
-
-def _position(log: RunLog, step: int) -> int | None:
-    numbers = log.step_numbers
-    # steps are almost always 1..N in order
-    if 0 < step <= len(numbers) and numbers[step - 1] == step:
-        return step - 1
-    try:
-        return numbers.index(step)
-    except ValueError:
-        return None
+    """One step of ``log`` for display: without output chunks unless asked
+    (the result's output is what the model saw), only ``types`` if given."""
+    return log.step(step, chunks=chunks, types=types)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,15 @@ from tasks.action_policy.grading import ECE_BINS, score_probabilities, validate_
 from tasks.action_policy.labels import ACTIONS, NUM_ACTIONS, map_to_actions
 from tasks.action_policy.reference import PROBABILITIES_FILE, calibration_code
 from tasks.action_policy.split import SplitSizeError, stratified_split, suggest_sizes
-from tasks.base import Param, ProgressFn, ScriptedStep, Task, TaskInstance, TaskParamError
+from tasks.base import (
+    Param,
+    ProgressFn,
+    ScriptedStep,
+    Task,
+    TaskInstance,
+    TaskParamError,
+    parse_bool,
+)
 
 DATA_SUBDIR = ".agentdeck_data"
 DATA_FILE = "action_policy.json"
@@ -58,14 +66,6 @@ def _fraction(s: str) -> float:
     if not 0.0 <= v <= 1.0:
         raise ValueError("must be between 0 and 1")
     return v
-
-
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be true or false")
 
 
 def _opt_str(s: str) -> str | None:
@@ -148,7 +148,7 @@ class ActionPolicyTask(Task):
         Param("max_ece", 0.04, f"pass: test ECE ({ECE_BINS} bins) at most this", _fraction),
         Param("data_dir", None, "where the data files are (else $AGENTDECK_DATA, "
               "~/.cache/agentdeck)", _opt_str, "auto"),
-        Param("download", True, "download the AG News file when missing", _bool),
+        Param("download", True, "download the AG News file when missing", parse_bool),
         Param("max_steps", 20, "steps (model calls) allowed", int),
     )
 

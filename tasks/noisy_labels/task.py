@@ -31,7 +31,15 @@ from engine.grader import (
 from engine.metrics import detection_scores
 from engine.runlog import RunDir
 from engine.tools import ToolContext, ToolOutcome, ToolSpec
-from tasks.base import Param, ProgressFn, ScriptedStep, Task, TaskInstance, TaskParamError
+from tasks.base import (
+    Param,
+    ProgressFn,
+    ScriptedStep,
+    Task,
+    TaskInstance,
+    TaskParamError,
+    parse_bool,
+)
 
 PASS_RULE = AllOf((
     Threshold("f1", ">=", 0.65, "F1"),
@@ -67,14 +75,6 @@ def _noise(s: str) -> str:
     if s not in ("symmetric", "pairs"):
         raise ValueError("must be 'symmetric' or 'pairs'")
     return s
-
-
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be true or false")
 
 
 PROMPT = """\
@@ -167,7 +167,7 @@ class NoisyLabelsTask(Task):
               "fresh random"),
         Param("data_dir", None, "where the dataset files are (else $AGENTDECK_DATA, "
               "~/.cache/agentdeck)", str, "auto"),
-        Param("download", True, "download missing Fashion-MNIST/MNIST files", _bool),
+        Param("download", True, "download missing Fashion-MNIST/MNIST files", parse_bool),
         Param("max_steps", 20, "steps (model calls) allowed", int),
     )
 
