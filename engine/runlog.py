@@ -95,11 +95,6 @@ class RunDir:
     def work(self) -> Path:
         return self.path / "work"
 
-    @property
-    def private(self) -> Path:
-        """Engine-only files (grading secrets); never inside ``work/``."""
-        return self.path / ".engine"
-
     @classmethod
     def create(cls, log_dir: str | os.PathLike[str], run_id: str) -> RunDir:
         path = Path(log_dir) / run_id
@@ -107,7 +102,6 @@ class RunDir:
             raise FileExistsError(f"run directory already exists: {path}")
         for sub in ("artifacts", "work"):
             (path / sub).mkdir(parents=True)
-        (path / ".engine").mkdir(mode=0o700)
         return cls(path)
 
 
