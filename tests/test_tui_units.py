@@ -248,3 +248,15 @@ def test_keymap_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "none"))
     monkeypatch.delenv("AGENTDECK_KEYMAP", raising=False)
     assert load_keymap() == {}
+
+
+def test_fold_series_share_a_chart() -> None:
+    from tui.widgets.metrics import group_series
+
+    names = ["cnn/fold1/val_acc", "cnn/fold2/val_acc", "cnn/cv/oof_acc", "fold1/train_loss",
+             "fold2/train_loss", "loss", "round2/mlp/fold3/lr"]
+    groups = group_series((n, n) for n in names)
+    assert list(groups) == ["cnn/fold*/val_acc", "cnn/cv/oof_acc", "fold*/train_loss", "loss",
+                            "round2/mlp/fold*/lr"]
+    assert [n for n, _ in groups["cnn/fold*/val_acc"]] == ["cnn/fold1/val_acc",
+                                                           "cnn/fold2/val_acc"]

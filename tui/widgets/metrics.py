@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from typing import TypeVar
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -56,6 +60,19 @@ def render_calibration(grade: Grade | None, pal: dict[str, str]) -> RenderableTy
     return Group(*parts) if parts else None
 
 
+T = TypeVar("T")
+_FOLD = re.compile(r"(^|/)fold\d+/")
+
+
+def group_series(items: Iterable[tuple[str, T]]) -> dict[str, list[tuple[str, T]]]:
+    """Series that differ only in a ``foldN/`` part (the trainer's cross-fitting:
+    ``cnn/fold1/val_acc`` ... ``cnn/fold5/val_acc``) share one chart, ``cnn/fold*/val_acc``."""
+    groups: dict[str, list[tuple[str, T]]] = {}
+    for name, item in items:
+        groups.setdefault(_FOLD.sub(r"\1fold*/", name), []).append((name, item))
+    return groups
+
+
 def render_metrics(state: RunState, playhead_step: int | None, palette: dict[str, str],
                    *, chart_height: int = 7) -> RenderableType:
     parts: list[RenderableType] = [render_grade(state.grade, state.finished, palette), Text("")]
@@ -65,15 +82,21 @@ def render_metrics(state: RunState, playhead_step: int | None, palette: dict[str
     colors = [palette["primary"], palette["accent"], palette["success"], palette["warning"]]
     # the agent's and the trainer's metrics first, system gauges (CPU, memory) last
     ordered = sorted(state.metrics.items(), key=lambda kv: (kv[1].source == "system", kv[0]))
-    for i, (name, s) in enumerate(ordered):
+    for i, (key, members) in enumerate(group_series(ordered).items()):
         color = colors[i % len(colors)]
-        title = Text(name, style=f"bold {color}")
-        title.append(f"  last {fmt.value(s.last)}  min {fmt.value(min(s.ys))}  "
-                     f"max {fmt.value(max(s.ys))}  n={len(s)}", style="dim")
-        if s.source:
-            title.append(f"  ({s.source})", style="dim")
+        last = members[-1][1]
+        ys = [y for _, m in members for y in m.ys]
+        title = Text(key, style=f"bold {color}")
+        if len(members) > 1:
+            title.append(f"  {len(members)} series", style=f"{color}")
+        title.append(f"  last {fmt.value(last.last)}  min {fmt.value(min(ys))}  "
+                     f"max {fmt.value(max(ys))}  n={len(ys)}", style="dim")
+        if last.source:
+            title.append(f"  ({last.source})", style="dim")
         parts.append(title)
-        series = [Series(name, s.xs, s.ys, s.steps, color)]
+        series = [Series(name, m.xs, m.ys, m.steps,
+                         color if len(members) == 1 else colors[j % len(colors)])
+                  for j, (name, m) in enumerate(members)]
         parts.append(Lines(lambda w, series=series: line_chart(series, w, chart_height,
                                                              playhead=playhead_step)))
     cal = render_calibration(state.grade, palette)
