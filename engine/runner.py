@@ -93,23 +93,21 @@ class Prepared:
 
 def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"remind_steps_left": 2, "tool_time_limit": None,
-                           "memory_limit_mb": None}
-    try:
-        if "remind_steps_left" in raw:
-            out["remind_steps_left"] = int(raw["remind_steps_left"])
-            if out["remind_steps_left"] < 0:
-                raise ValueError("must be >= 0")
-        if "tool_time_limit" in raw:
-            out["tool_time_limit"] = float(raw["tool_time_limit"])
-            if out["tool_time_limit"] <= 0:
-                raise ValueError("must be > 0 seconds")
-        if raw.get("memory_limit_mb", "auto") not in ("auto", ""):
-            out["memory_limit_mb"] = int(raw["memory_limit_mb"]) or 0
-        else:
-            out["memory_limit_mb"] = _default_memory_limit_mb()
-    except ValueError as e:
-        bad = next(k for k in ENGINE_PARAMS if k in raw)
-        raise ConfigError(f"-T {bad}={raw.get(bad)}: {e}") from e
+                           "memory_limit_mb": _default_memory_limit_mb()}
+    for key, text in raw.items():
+        try:
+            if key == "remind_steps_left":
+                out[key] = int(text)
+                if out[key] < 0:
+                    raise ValueError("must be >= 0")
+            elif key == "tool_time_limit":
+                out[key] = float(text)
+                if out[key] <= 0:
+                    raise ValueError("must be > 0 seconds")
+            elif key == "memory_limit_mb" and text not in ("auto", ""):
+                out[key] = int(text) or 0
+        except ValueError as e:
+            raise ConfigError(f"-T {key}={text}: {e}") from e
     return out
 
 

@@ -33,6 +33,7 @@ from engine.events import (
     usage_of,
 )
 from engine.runlog import RunLog, StepRecord, Totals, encode_event
+from tui import format as fmt
 
 
 def fmt_tokens(n: int | None) -> str:
@@ -41,15 +42,6 @@ def fmt_tokens(n: int | None) -> str:
 
 def fmt_cost(c: float | None) -> str:
     return "-" if c is None else f"${c:.4f}"
-
-
-def fmt_secs(s: float | None) -> str:
-    if s is None:
-        return "-"
-    if s < 60:
-        return f"{s:.1f}s"
-    m, s = divmod(int(s), 60)
-    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
 
 
 def grade_lines(grade: Grade | None) -> list[str]:
@@ -75,7 +67,7 @@ def totals_block(console: Console, *, status: str, totals: Totals | dict[str, An
     t = totals if isinstance(totals, dict) else totals.to_dict()
     colour = {"completed": "green", "max_steps_reached": "yellow", "interrupted": "yellow",
               "limit_exceeded": "yellow", "error": "red"}.get(status, "white")
-    console.rule(f"[bold {colour}]{status}[/] in {fmt_secs(t.get('wall_s'))}", style=colour)
+    console.rule(f"[bold {colour}]{status}[/] in {fmt.duration(t.get('wall_s'))}", style=colour)
     tab = Table.grid(padding=(0, 2))
     tab.add_column(style="bold")
     tab.add_column()
@@ -148,7 +140,7 @@ class LinePrinter:
             self._status.stop()
         self.console.print(
             f"step {self.step:>{width}}/{total}  {escape(tools):<22} "
-            f"{fmt_secs(t - self.step_t0):>6}  in {u['input_tokens']:>7,}  "
+            f"{fmt.duration(t - self.step_t0):>6}  in {u['input_tokens']:>7,}  "
             f"out {u['output_tokens']:>6,}  {fmt_cost(self.resp.cost_usd if self.resp else None)}"
             f"{mark}",
             soft_wrap=True,
@@ -240,7 +232,7 @@ def print_step(console: Console, rec: StepRecord, max_steps: int, *, max_output_
         if resp.cost_usd is not None:
             head += f" · {fmt_cost(resp.cost_usd)}"
         if rec.duration_s:
-            head += f" · {fmt_secs(rec.duration_s)}"
+            head += f" · {fmt.duration(rec.duration_s)}"
         head += "[/]"
     console.rule(head, align="left", style="cyan")
     if rec.text.strip():
@@ -261,7 +253,7 @@ def print_step(console: Console, rec: StepRecord, max_steps: int, *, max_output_
                 keep = max_output_lines // 2
                 lines = lines[:keep] + [f"... {len(lines) - 2 * keep} lines ..."] + lines[-keep:]
             style = "red" if res.error else "green"
-            dur = f" {fmt_secs(res.duration_s)}" if res.duration_s else ""
+            dur = f" {fmt.duration(res.duration_s)}" if res.duration_s else ""
             console.print(f"[{style}]◀ output[/]{dur}" + (
                 f" [dim]({res.truncated_bytes:,} bytes truncated for the model)[/]"
                 if res.truncated_bytes else ""))

@@ -292,10 +292,7 @@ class ActionPolicyTask(Task):
                      "Load the data into the Python sandbox: train_texts, y_train, val_texts, "
                      "y_val, test_texts (unlabelled) and class_names. Call this first.",
                      {"type": "object", "properties": {}}, load_tool),
-            python_expression_tool(
-                "Run Python code in a persistent Jupyter kernel. Variables persist across "
-                "calls. numpy (np), torch and sklearn are available. Returns printed output "
-                "(and the last expression's value) as 'result', and 'error' if it failed."),
+            python_expression_tool(),
             ToolSpec("submit_probabilities",
                      f"Submit the saved class probabilities of the test texts: a .npy file in "
                      f"the working directory holding a float array of shape ({n_test}, {k}), "

@@ -256,10 +256,7 @@ class NoisyLabelsTask(Task):
                      "Load the dataset with corrupted labels into the Python sandbox as "
                      "X_train, y_train (noisy), X_test, y_test. Call this first.",
                      {"type": "object", "properties": {}}, load_tool),
-            python_expression_tool(
-                "Run Python code in a persistent Jupyter kernel. Variables persist across "
-                "calls. numpy (np), torch and sklearn are available. Returns printed output "
-                "(and the last expression's value) as 'result', and 'error' if it failed."),
+            python_expression_tool(),
             ToolSpec("submit_predictions",
                      "Submit the saved indices of the training samples whose labels you "
                      "believe are corrupted (a 1-D integer .npy file in the working "
