@@ -23,10 +23,8 @@ import textwrap
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine.bus import EventBus  # noqa: E402
-from engine.events import (  # noqa: E402
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import (
     Metric,
     ModelResponse,
     RunEnd,
@@ -35,10 +33,13 @@ from engine.events import (  # noqa: E402
     ToolCall,
     ToolOutputChunk,
     ToolResult,
+    Totals,
+    Usage,
 )
-from engine.runlog import LogWriter, RunLog  # noqa: E402
+from agentdeck.engine.log import LogWriter, RunLog
 
-CODE = textwrap.dedent("""
+CODE = (
+    textwrap.dedent("""
     import numpy as np
     import torch
     from torch import nn
@@ -54,7 +55,9 @@ CODE = textwrap.dedent("""
         print(f"epoch {{epoch}} loss {{loss.item():.4f}}")
     probs = torch.softmax(model(X_test), 1).detach().numpy()
     print(probs.shape, probs[:3])
-""") * 2
+""")
+    * 2
+)
 
 
 def output_text(rng: random.Random, lines: int) -> str:
@@ -70,31 +73,71 @@ def write_log(path: Path, steps: int, seed: int = 0) -> tuple[int, float]:
     writer = LogWriter(path)
     bus = EventBus([writer])
     t0 = time.perf_counter()
-    bus.emit(RunStart(run_id="bench", task="noisy-labels", agent="claude",
-                      model="claude-haiku-4-5", max_steps=steps, prompt="synthetic " * 200,
-                      tools=[{"name": "python_expression", "description": "run code",
-                              "input_schema": {"type": "object"}}]))
+    bus.emit(
+        RunStart(
+            run_id="bench",
+            task="noisy-labels",
+            agent="claude",
+            model="claude-haiku-4-5",
+            max_steps=steps,
+            prompt="synthetic " * 200,
+            tools=[
+                {
+                    "name": "python_expression",
+                    "description": "run code",
+                    "input_schema": {"type": "object"},
+                }
+            ],
+        )
+    )
     for s in range(1, steps + 1):
         bus.emit(StepStart(step=s))
         code = CODE.format(epoch=s % 17 + 1)
         call_id = f"toolu_{s:06d}"
-        bus.emit(ModelResponse(
-            step=s, message_id=f"msg_{s:08d}", stop_reason="tool_use",
-            content=[{"type": "text", "text": "Let me try another approach. " * 12},
-                     {"type": "tool_use", "id": call_id, "name": "python_expression",
-                      "input": {"code": code}}],
-            usage={"input_tokens": 1000 + 40 * s, "output_tokens": 300,
-                   "cache_creation_input_tokens": 0, "cache_read_input_tokens": 900},
-            latency_s=1.2, cost_usd=0.0012))
-        bus.emit(ToolCall(step=s, call_id=call_id, name="python_expression",
-                          input={"code": code}, block_index=2))
+        bus.emit(
+            ModelResponse(
+                step=s,
+                message_id=f"msg_{s:08d}",
+                stop_reason="tool_use",
+                content=[
+                    {"type": "text", "text": "Let me try another approach. " * 12},
+                    {
+                        "type": "tool_use",
+                        "id": call_id,
+                        "name": "python_expression",
+                        "input": {"code": code},
+                    },
+                ],
+                usage=Usage(
+                    input_tokens=1000 + 40 * s, output_tokens=300, cache_read_input_tokens=900
+                ),
+                latency_s=1.2,
+                cost_usd=0.0012,
+            )
+        )
+        bus.emit(
+            ToolCall(
+                step=s,
+                call_id=call_id,
+                name="python_expression",
+                input={"code": code},
+                block_index=2,
+            )
+        )
         out = output_text(rng, 10)
         bus.emit(ToolOutputChunk(step=s, call_id=call_id, stream="stdout", text=out[:400]))
         bus.emit(ToolOutputChunk(step=s, call_id=call_id, stream="stdout", text=out[400:]))
         bus.emit(Metric(name="loss", value=rng.random(), step=s, x=float(s), source="sandbox"))
-        bus.emit(ToolResult(step=s, call_id=call_id, name="python_expression",
-                            output={"result": out, "error": None}, duration_s=2.5))
-    bus.emit(RunEnd(status="max_steps_reached", totals={"steps": steps}))
+        bus.emit(
+            ToolResult(
+                step=s,
+                call_id=call_id,
+                name="python_expression",
+                output={"result": out, "error": None},
+                duration_s=2.5,
+            )
+        )
+    bus.emit(RunEnd(status="max_steps_reached", totals=Totals(steps=steps)))
     elapsed = time.perf_counter() - t0
     writer.close()
     return bus.next_seq, elapsed
@@ -102,8 +145,7 @@ def write_log(path: Path, steps: int, seed: int = 0) -> tuple[int, float]:
 
 RSS_CHILD = """
 import resource, sys, time
-sys.path.insert(0, {root!r})
-from engine.runlog import RunLog
+from agentdeck.engine.log import RunLog
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 log = RunLog.open({path!r})
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -136,19 +178,28 @@ def main() -> None:
                 log.step(s)
                 step_ms.append((time.perf_counter() - t0) * 1000)
             log.close()
-            out = subprocess.run([sys.executable, "-c", RSS_CHILD.format(root=root,
-                                                                          path=str(path))],
-                                 capture_output=True, text=True, check=True).stdout.split()
+            out = subprocess.run(
+                [sys.executable, "-c", RSS_CHILD.format(root=root, path=str(path))],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
             rss.append(float(out[1]))
         step_ms.sort()
         print(f"log: {args.steps:,} steps, {n:,} events, {size_mb:.1f} MB; {args.repeat} repeats")
         print(f"write:      {statistics.median(rates):,.0f} events/s (median; flushed per event)")
-        print(f"index:      {statistics.median(index_s) * 1000:.0f} ms median "
-              f"(min {min(index_s) * 1000:.0f}, max {max(index_s) * 1000:.0f})  target <= 500 ms")
-        print(f"load step:  {statistics.median(step_ms):.2f} ms median, "
-              f"p95 {step_ms[int(len(step_ms) * 0.95)]:.2f} ms  target <= 5 ms")
-        print(f"peak RSS:   {statistics.median(rss):.0f} MB (fresh process: import + index)"
-              "  target <= 150 MB")
+        print(
+            f"index:      {statistics.median(index_s) * 1000:.0f} ms median "
+            f"(min {min(index_s) * 1000:.0f}, max {max(index_s) * 1000:.0f})  target <= 500 ms"
+        )
+        print(
+            f"load step:  {statistics.median(step_ms):.2f} ms median, "
+            f"p95 {step_ms[int(len(step_ms) * 0.95)]:.2f} ms  target <= 5 ms"
+        )
+        print(
+            f"peak RSS:   {statistics.median(rss):.0f} MB (fresh process: import + index)"
+            "  target <= 150 MB"
+        )
 
 
 if __name__ == "__main__":

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine.agents.base import AgentReply  # noqa: E402
-from engine.bus import EventBus  # noqa: E402
-from engine.loop import Limits, StepLoop  # noqa: E402
-from engine.runlog import LogWriter, RunDir  # noqa: E402
-from engine.tools import ToolOutcome, ToolSpec  # noqa: E402
+from agentdeck.engine.agents.base import AgentReply
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import Usage
+from agentdeck.engine.log import LogWriter, RunDir
+from agentdeck.engine.loop import Limits, StepLoop
+from agentdeck.engine.tools import ToolOutcome, ToolSpec
 
 
 class InstantAgent:
@@ -32,11 +29,19 @@ class InstantAgent:
 
     def respond(self, request, ctx):
         return AgentReply(
-            message_id=f"msg_{request.step}", stop_reason="tool_use",
-            content=[{"type": "text", "text": "Next I will print the shapes."},
-                     {"type": "tool_use", "id": f"toolu_{request.step}", "name": "echo",
-                      "input": {"code": "print(X_train.shape)"}}],
-            usage={"input_tokens": 1000, "output_tokens": 50})
+            message_id=f"msg_{request.step}",
+            stop_reason="tool_use",
+            content=[
+                {"type": "text", "text": "Next I will print the shapes."},
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{request.step}",
+                    "name": "echo",
+                    "input": {"code": "print(X_train.shape)"},
+                },
+            ],
+            usage=Usage(input_tokens=1000, output_tokens=50),
+        )
 
     def close(self):
         pass
@@ -50,10 +55,16 @@ def one_run(steps: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         rd = RunDir.create(tmp, "bench")
         writer = LogWriter(rd.events)
-        loop = StepLoop(agent=InstantAgent(), bus=EventBus([writer]), run_dir=rd, system="",
-                        prompt="go", tools=[ToolSpec("echo", "echo", {"type": "object"}, echo)],
-                        submit_tool="submit", limits=Limits(max_steps=steps,
-                                                            remind_steps_left=0))
+        loop = StepLoop(
+            agent=InstantAgent(),
+            bus=EventBus([writer]),
+            run_dir=rd,
+            system="",
+            prompt="go",
+            tools=[ToolSpec("echo", "echo", {"type": "object"}, echo)],
+            submit_tool="submit",
+            limits=Limits(max_steps=steps, remind_steps_left=0),
+        )
         t0 = time.perf_counter()
         loop.run()
         dt = time.perf_counter() - t0
@@ -67,9 +78,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
     per_step = [one_run(a.steps) for _ in range(a.repeat)]
-    print(f"engine overhead: {statistics.median(per_step):.3f} ms/step median over {a.repeat} "
-          f"runs of {a.steps} steps (min {min(per_step):.3f}, max {max(per_step):.3f})  "
-          "target <= 5 ms")
+    print(
+        f"engine overhead: {statistics.median(per_step):.3f} ms/step median over {a.repeat} "
+        f"runs of {a.steps} steps (min {min(per_step):.3f}, max {max(per_step):.3f})  "
+        "target <= 5 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ import threading
 import time
 from pathlib import Path
 
-from engine.bus import EventBus
-from engine.events import Event
-from engine.runlog import RunDir
-from engine.sandbox import Sandbox, python_expression_tool
-from engine.tools import ToolContext
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import Event
+from agentdeck.engine.log import RunDir
+from agentdeck.engine.sandbox import Sandbox, python_expression_tool
+from agentdeck.engine.tools import ToolContext
 
 
 def pct(values: list[float], q: float) -> float:

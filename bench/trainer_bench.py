@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from engine.trainer import MLP, SmallCNN, TrainConfig, fit, pick_device, predict_proba
+from agentdeck.engine.trainer import MLP, SmallCNN, TrainConfig, fit, pick_device, predict_proba
 
 
 def bench_one(name, model_fn, X, y, *, epochs, batch_size, device, amp):

@@ -29,21 +29,22 @@ from rich.console import Console
 from textual.geometry import Region
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test doubles: synthetic runs, a fake live run
 
-from engine.runlog import RunLog  # noqa: E402
-from tui.app import AgentDeckApp, make_live_app  # noqa: E402
-from tui.screens.run import RunScreen  # noqa: E402
-from tui.stepdata import read_step  # noqa: E402
-from tui.testing import (  # noqa: E402
+from agentdeck.engine.log import RunLog  # noqa: E402
+from agentdeck.tui.app import AgentDeckApp, make_live_app  # noqa: E402
+from agentdeck.tui.screens.run import RunScreen  # noqa: E402
+from agentdeck.tui.stepdata import read_step  # noqa: E402
+from agentdeck.tui.widgets.detail import render_step  # noqa: E402
+from agentdeck.tui.widgets.output import ToolOutput  # noqa: E402
+
+from doubles import (  # noqa: E402
     FakeRunConfig,
     SyntheticSpec,
     start_fake_run,
     until,
     write_synthetic_log,
 )
-from tui.widgets.detail import render_step  # noqa: E402
-from tui.widgets.output import ToolOutput  # noqa: E402
 
 PROC = psutil.Process()
 
@@ -99,8 +100,9 @@ async def bench_replay(path: Path, steps: int) -> None:
         rng = random.Random(7)
         targets = [rng.randint(1, steps) for _ in range(30)]
         view = run.steps
-        console = Console(width=90, file=io.StringIO(), force_terminal=True,
-                          color_system="truecolor")
+        console = Console(
+            width=90, file=io.StringIO(), force_terminal=True, color_system="truecolor"
+        )
         jump_t, detail_t, e2e_t = [], [], []
         for n in targets:
             t = time.perf_counter()
@@ -112,7 +114,7 @@ async def bench_replay(path: Path, steps: int) -> None:
             rec = read_step(log, n)
             console.render_lines(render_step(rec), console.options)
             detail_t.append(time.perf_counter() - t)
-        from tui.screens.dialogs import JumpScreen
+        from agentdeck.tui.screens.dialogs import JumpScreen
 
         for n in targets[:10]:
             t = time.perf_counter()
@@ -127,14 +129,22 @@ async def bench_replay(path: Path, steps: int) -> None:
             name = "j" if i % 2 == 0 else "k"
             keys_t.append(await key(app, name, lambda b=before: view.cursor != b))
             await asyncio.sleep(0.05)
-        print(f"jump to a step (cursor + visible rows, cold): median {ms(statistics.median(jump_t))}"
-              f", p90 {ms(sorted(jump_t)[26])}, max {ms(max(jump_t))}   (target <= 50 ms)")
-        print(f"detail of the step (parse + render):          median "
-              f"{ms(statistics.median(detail_t))}, max {ms(max(detail_t))}")
-        print(f"end to end ':' N enter until the detail shows: median "
-              f"{ms(statistics.median(e2e_t))}, max {ms(max(e2e_t))}")
-        print(f"j/k key handled (cursor moved): median {ms(statistics.median(keys_t))}, "
-              f"max {ms(max(keys_t))}")
+        print(
+            f"jump to a step (cursor + visible rows, cold): median {ms(statistics.median(jump_t))}"
+            f", p90 {ms(sorted(jump_t)[26])}, max {ms(max(jump_t))}   (target <= 50 ms)"
+        )
+        print(
+            f"detail of the step (parse + render):          median "
+            f"{ms(statistics.median(detail_t))}, max {ms(max(detail_t))}"
+        )
+        print(
+            f"end to end ':' N enter until the detail shows: median "
+            f"{ms(statistics.median(e2e_t))}, max {ms(max(e2e_t))}"
+        )
+        print(
+            f"j/k key handled (cursor moved): median {ms(statistics.median(keys_t))}, "
+            f"max {ms(max(keys_t))}"
+        )
         search = run.query_one("#search")
         await key(app, "slash", lambda: app.focused is search)
         for ch in "NameError":
@@ -149,16 +159,24 @@ async def bench_replay(path: Path, steps: int) -> None:
             keys_during.append(await key(app, "j", lambda b=before: view.cursor != b))
             await asyncio.sleep(0.05)
         t_all = time.perf_counter() - t
-        print(f"search all {steps:,} steps for 'NameError': first match {ms(t_first)}, "
-              f"all {len(run.matches):,} matches in {t_all:.1f} s (a worker thread); "
-              f"j during the search: median {ms(statistics.median(keys_during or [0]))}, "
-              f"max {ms(max(keys_during or [0]))}")
+        print(
+            f"search all {steps:,} steps for 'NameError': first match {ms(t_first)}, "
+            f"all {len(run.matches):,} matches in {t_all:.1f} s (a worker thread); "
+            f"j during the search: median {ms(statistics.median(keys_during or [0]))}, "
+            f"max {ms(max(keys_during or [0]))}"
+        )
 
 
 async def bench_live(flood_mb: int) -> None:
     with tempfile.TemporaryDirectory() as d:
-        cfg = FakeRunConfig(log_dir=Path(d), steps=4, flood_bytes=flood_mb << 20, flood_step=3,
-                            hold_step=3, flood_chunk=100)
+        cfg = FakeRunConfig(
+            log_dir=Path(d),
+            steps=4,
+            flood_bytes=flood_mb << 20,
+            flood_step=3,
+            hold_step=3,
+            flood_chunk=100,
+        )
         rss0 = rss_mb()
         app, handle = make_live_app(cfg, start=start_fake_run)
         peak = rss0
@@ -183,23 +201,34 @@ async def bench_live(flood_mb: int) -> None:
                 peak = max(peak, rss_mb())
                 out = app.screen.query_one(ToolOutput)
                 if run.state.current_step == 3:
-                    kept = (len(out.ring.lines), out.ring.total_lines,
-                            len(out.query_one("#output-log").lines))
+                    kept = (
+                        len(out.ring.lines),
+                        out.ring.total_lines,
+                        len(out.query_one("#output-log").lines),
+                    )
                 await asyncio.sleep(0.02)
             t_flood = time.perf_counter() - t_start
-            print(f"live flood: {flood_mb} MB printed by one tool in {t_flood:.1f} s "
-                  f"({flood_mb / t_flood:.1f} MB/s through bus, log writer and UI)")
+            print(
+                f"live flood: {flood_mb} MB printed by one tool in {t_flood:.1f} s "
+                f"({flood_mb / t_flood:.1f} MB/s through bus, log writer and UI)"
+            )
             if lat:
                 lat.sort()
-                print(f"key press handled during the flood: n={len(lat)}, median "
-                      f"{ms(statistics.median(lat))}, p95 {ms(lat[int(len(lat) * 0.95) - 1])}, "
-                      f"max {ms(lat[-1])}   (target <= 100 ms)")
-            print(f"output pane during the flood: ring {kept[0]:,} lines (of {kept[1]:,} "
-                  f"seen), Log widget {kept[2]:,} lines; the live buffer dropped "
-                  f"{run.buffer.dropped_chars:,} chars the UI never had to draw")
-            print(f"memory: {rss0:.0f} MB before the run, peak {peak:.0f} MB during "
-                  f"(+{peak - rss0:.0f} MB), the log on disk "
-                  f"{handle.run_dir.events.stat().st_size / 2**20:.1f} MB")
+                print(
+                    f"key press handled during the flood: n={len(lat)}, median "
+                    f"{ms(statistics.median(lat))}, p95 {ms(lat[int(len(lat) * 0.95) - 1])}, "
+                    f"max {ms(lat[-1])}   (target <= 100 ms)"
+                )
+            print(
+                f"output pane during the flood: ring {kept[0]:,} lines (of {kept[1]:,} "
+                f"seen), Log widget {kept[2]:,} lines; the live buffer dropped "
+                f"{run.buffer.dropped_chars:,} chars the UI never had to draw"
+            )
+            print(
+                f"memory: {rss0:.0f} MB before the run, peak {peak:.0f} MB during "
+                f"(+{peak - rss0:.0f} MB), the log on disk "
+                f"{handle.run_dir.events.stat().st_size / 2**20:.1f} MB"
+            )
             await pilot.press("q")
         handle.join(30)
 
@@ -214,11 +243,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "events.jsonl"
         t = time.perf_counter()
-        write_synthetic_log(path, SyntheticSpec(steps=args.steps, output_bytes=args.output_bytes,
-                                                metrics_every=5))
+        write_synthetic_log(
+            path, SyntheticSpec(steps=args.steps, output_bytes=args.output_bytes, metrics_every=5)
+        )
         size = path.stat().st_size / 1e6
-        print(f"synthetic log: {args.steps:,} steps, {size:.1f} MB, written in "
-              f"{time.perf_counter() - t:.1f} s with LogWriter")
+        print(
+            f"synthetic log: {args.steps:,} steps, {size:.1f} MB, written in "
+            f"{time.perf_counter() - t:.1f} s with LogWriter"
+        )
         asyncio.run(bench_replay(path, args.steps))
     asyncio.run(bench_live(args.flood_mb))
 

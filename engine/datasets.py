@@ -10,7 +10,7 @@
   ``DatasetError`` (present but damaged, with file and line/byte).
 
 Nothing here needs the network when the files are present, and
-``download=False`` never touches it. ``python -m engine.datasets fetch NAME``
+``download=False`` never touches it. ``python -m agentdeck.engine.datasets fetch NAME``
 pre-downloads a data set on a machine with network.
 """
 
@@ -19,19 +19,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.data.agnews import TextDataset, clean_text, load_ag_news, read_ag_news_csv
-from engine.data.download import download, verify_file
-from engine.data.errors import (
+from agentdeck.engine.data.agnews import TextDataset, clean_text, load_ag_news, read_ag_news_csv
+from agentdeck.engine.data.download import download, verify_file
+from agentdeck.engine.data.errors import (
     CsvFormatError,
     DatasetError,
     DatasetUnavailable,
     DownloadError,
     IdxFormatError,
 )
-from engine.data.idx import read_idx
-from engine.data.images import ImageDataset, load_image_dataset, stratified_holdout
-from engine.data.paths import ENV_VAR, ProgressFn, data_dir
-from engine.data.sources import SOURCES, DatasetSource, RemoteFile
+from agentdeck.engine.data.idx import read_idx
+from agentdeck.engine.data.images import ImageDataset, load_image_dataset, stratified_holdout
+from agentdeck.engine.data.paths import ENV_VAR, ProgressFn, data_dir
+from agentdeck.engine.data.sources import SOURCES, DatasetSource, RemoteFile
 
 __all__ = [
     "ENV_VAR",
@@ -74,7 +74,7 @@ def _print_progress(what: str, done: int, total: int | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m engine.datasets",
+        prog="python -m agentdeck.engine.datasets",
         description="Pre-download agentdeck's data sets, or show where they are looked for.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

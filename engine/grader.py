@@ -17,39 +17,56 @@ from typing import Any
 
 import numpy as np
 
+from agentdeck.engine.events import Check
+
 
 class SubmissionError(ValueError):
     """An invalid submission. ``str()`` is sent to the agent as the tool error."""
 
 
-def resolve_submission(work_dir: Path, filename: Any, *, suffix: str = ".npy") -> Path:
+def _save_hint(name: str, suffix: str) -> str:
+    if suffix == ".npy":
+        return f"np.save({name!r}, arr)"
+    return f"write {name!r} from your code"
+
+
+def resolve_submission(
+    work_dir: Path,
+    filename: Any,
+    *,
+    suffix: str = ".npy",
+    field: str = "file",
+    example: str | None = None,
+) -> Path:
     """The submitted file as a path inside ``work_dir``, or ``SubmissionError``.
 
     Rejects empty names, absolute paths and ``..`` that leave the work
     directory, symlinks that point outside it, a wrong extension, a missing
-    file and a directory.
+    file and a directory. ``field`` is the submit tool's input that named the
+    file and ``example`` a good value for it, so each message tells the agent
+    what to send (``submission/submission.csv``, ``predictions.npy``, ...).
     """
+    example = example or f"predictions{suffix}"
     if not isinstance(filename, str) or not filename.strip():
-        raise SubmissionError(
-            f"predictions_file must be a file name such as 'predictions{suffix}', got {filename!r}"
-        )
+        raise SubmissionError(f"{field} must be a file name such as {example!r}, got {filename!r}")
     work = work_dir.resolve()
     raw = Path(filename)
     candidate = raw if raw.is_absolute() else work / raw
     lexical = Path(os.path.normpath(candidate))
     if lexical != work and work not in lexical.parents:
         raise SubmissionError(
-            f"{filename!r} is outside the working directory; save the file in the current "
-            f"directory (e.g. np.save('predictions{suffix}', ...)) and submit its name"
+            f"{filename!r} is outside the working directory; save the file under the current "
+            f"directory ({_save_hint(example, suffix)}) and submit its relative path"
         )
     if not lexical.name.endswith(suffix):
         raise SubmissionError(
-            f"{filename!r} is not a {suffix} file; save with np.save('predictions{suffix}', arr)"
+            f"{filename!r} is not a {suffix} file; save it as {example!r} "
+            f"({_save_hint(example, suffix)})"
         )
     if not lexical.exists() and not lexical.is_symlink():
         raise SubmissionError(
-            f"{filename!r} does not exist in the working directory; save it first with "
-            f"np.save({filename!r}, arr) in python_expression, then submit"
+            f"{filename!r} does not exist in the working directory; save it first "
+            f"({_save_hint(filename, suffix)}), then submit"
         )
     real = lexical.resolve()
     if real != work and work not in real.parents:
@@ -153,11 +170,17 @@ class Threshold:
     def text(self) -> str:
         return f"{self.label or self.metric} {self.op} {self.value:g}"
 
-    def check(self, metrics: dict[str, Any]) -> dict[str, Any]:
+    def check(self, metrics: dict[str, Any]) -> Check:
         v = metrics.get(self.metric)
         met = v is not None and _OPS[self.op](float(v), self.value)
-        return {"name": self.metric, "text": self.text(), "value": v,
-                "threshold": self.value, "op": self.op, "met": bool(met)}
+        return Check(
+            name=self.metric,
+            text=self.text(),
+            value=v,
+            threshold=self.value,
+            op=self.op,
+            met=bool(met),
+        )
 
 
 @dataclass(frozen=True)
@@ -183,11 +206,11 @@ def _paren(r: Rule) -> str:
     return f"({r.text()})" if isinstance(r, AllOf | AnyOf) and len(r.parts) > 1 else r.text()
 
 
-def evaluate(rule: Rule, metrics: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
+def evaluate(rule: Rule, metrics: dict[str, Any]) -> tuple[bool, list[Check]]:
     """Whether ``metrics`` pass ``rule``, and every threshold's check (for the grade event)."""
     if isinstance(rule, Threshold):
         c = rule.check(metrics)
-        return c["met"], [c]
+        return bool(c.met), [c]
     results = [evaluate(p, metrics) for p in rule.parts]
     checks = [c for _, cs in results for c in cs]
     oks = [ok for ok, _ in results]

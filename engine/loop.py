@@ -19,19 +19,21 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.agents.base import Agent, AgentContext, AgentError, ModelRequest
-from engine.bus import EventBus
-from engine.events import (
+from agentdeck.engine.agents.base import Agent, AgentContext, AgentError, ModelRequest
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import (
     ErrorEvent,
     Grade,
     ModelResponse,
+    RunStatus,
     StepStart,
     ToolCall,
     ToolResult,
+    Totals,
     WarningEvent,
 )
-from engine.runlog import RunDir, Totals
-from engine.tools import ToolContext, ToolInputError, ToolOutcome, ToolSpec, check_input
+from agentdeck.engine.log import RunDir
+from agentdeck.engine.tools import ToolContext, ToolInputError, ToolOutcome, ToolSpec, check_input
 
 
 @dataclass
@@ -50,15 +52,14 @@ class Limits:
 
 @dataclass
 class LoopOutcome:
-    status: str
+    status: RunStatus
     message: str | None = None
     grade: Grade | None = None
     totals: Totals = field(default_factory=Totals)
 
 
 def tokens_used(t: Totals) -> int:
-    return (t.input_tokens + t.output_tokens + t.cache_creation_input_tokens
-            + t.cache_read_input_tokens)
+    return t.total
 
 
 class StepLoop:
@@ -100,12 +101,19 @@ class StepLoop:
         if lim.wall_time_s is not None and time.time() - self.t0 >= lim.wall_time_s:
             return f"wall time limit of {lim.wall_time_s:g} s reached"
         if lim.token_limit is not None and tokens_used(self.totals) >= lim.token_limit:
-            return (f"token limit of {lim.token_limit:,} reached "
-                    f"({tokens_used(self.totals):,} tokens used)")
-        if (lim.cost_limit_usd is not None and self.totals.cost_usd is not None
-                and self.totals.cost_usd >= lim.cost_limit_usd):
-            return (f"cost limit of ${lim.cost_limit_usd:.2f} reached "
-                    f"(${self.totals.cost_usd:.4f} spent)")
+            return (
+                f"token limit of {lim.token_limit:,} reached "
+                f"({tokens_used(self.totals):,} tokens used)"
+            )
+        if (
+            lim.cost_limit_usd is not None
+            and self.totals.cost_usd is not None
+            and self.totals.cost_usd >= lim.cost_limit_usd
+        ):
+            return (
+                f"cost limit of ${lim.cost_limit_usd:.2f} reached "
+                f"(${self.totals.cost_usd:.4f} spent)"
+            )
         return None
 
     # -- the loop -------------------------------------------------------------------------
@@ -133,25 +141,40 @@ class StepLoop:
         reason = self._limit_reason()
         if reason:
             return self._outcome("limit_exceeded", reason)
-        return self._outcome("max_steps_reached",
-                             f"all {max_steps} steps used without a graded submission")
+        return self._outcome(
+            "max_steps_reached", f"all {max_steps} steps used without a graded submission"
+        )
 
-    def _outcome(self, status: str, message: str | None, grade: Grade | None = None) -> LoopOutcome:
+    def _outcome(
+        self, status: RunStatus, message: str | None, grade: Grade | None = None
+    ) -> LoopOutcome:
         self.totals.wall_s = time.time() - self.t0
         return LoopOutcome(status=status, message=message, grade=grade, totals=self.totals)
 
     def _step(self, step: int) -> Grade | None:
-        request = ModelRequest(step=step, max_steps=self.limits.max_steps, system=self.system,
-                               messages=self.messages, tools=self.tool_schemas)
+        request = ModelRequest(
+            step=step,
+            max_steps=self.limits.max_steps,
+            system=self.system,
+            messages=self.messages,
+            tools=self.tool_schemas,
+        )
         ctx = AgentContext(emit=self.bus.emit, step=step, stop=self.stop)
         t0 = time.perf_counter()
         reply = self.agent.respond(request, ctx)
         latency = reply.latency_s if reply.latency_s is not None else time.perf_counter() - t0
-        resp = ModelResponse(step=step, message_id=reply.message_id, model=reply.model,
-                             stop_reason=reply.stop_reason, content=reply.content,
-                             usage=dict(reply.usage), latency_s=latency, cost_usd=reply.cost_usd)
+        resp = ModelResponse(
+            step=step,
+            message_id=reply.message_id,
+            model=reply.model,
+            stop_reason=reply.stop_reason,
+            content=reply.content,
+            usage=reply.usage,
+            latency_s=latency,
+            cost_usd=reply.cost_usd,
+        )
         self.bus.emit(resp)
-        self.totals.add_usage(resp)
+        self.totals.add_response(resp.usage, resp.cost_usd)
         self.messages.append({"role": "assistant", "content": reply.content})
 
         results: list[dict[str, Any]] = []
@@ -161,12 +184,14 @@ class StepLoop:
                 continue
             if grade is not None or self.stop.is_set():
                 # the run is over; every tool_use still gets an answer in the transcript
-                results.append(_tool_result_block(block["id"], {"error": "not run: the run ended"},
-                                                  True))
+                results.append(
+                    _tool_result_block(block["id"], {"error": "not run: the run ended"}, True)
+                )
                 continue
             outcome = self._call_tool(step, pos, block)
-            results.append(_tool_result_block(block["id"], outcome.output,
-                                              outcome.error is not None))
+            results.append(
+                _tool_result_block(block["id"], outcome.output, outcome.error is not None)
+            )
             if outcome.grade is not None:
                 grade = outcome.grade
 
@@ -186,18 +211,28 @@ class StepLoop:
 
     def _no_tool_note(self, stop_reason: str | None) -> str:
         if stop_reason == "max_tokens":
-            return ("[agentdeck] Your reply was cut off at the max_tokens limit before a complete "
-                    "tool call. Continue in smaller pieces.")
-        return (f"[agentdeck] No tool was called. Continue with the tools; the task ends only "
-                f"when you call {self.submit_tool}.")
+            return (
+                "[agentdeck] Your reply was cut off at the max_tokens limit before a complete "
+                "tool call. Continue in smaller pieces."
+            )
+        return (
+            f"[agentdeck] No tool was called. Continue with the tools; the task ends only "
+            f"when you call {self.submit_tool}."
+        )
 
     def _call_tool(self, step: int, pos: int, block: dict[str, Any]) -> ToolOutcome:
         name = block.get("name", "")
         call_id = block.get("id", f"call_{step}_{pos}")
         tool_input = block.get("input", {})
-        self.bus.emit(ToolCall(step=step, call_id=call_id, name=name,
-                               input=tool_input if isinstance(tool_input, dict) else {},
-                               block_index=pos))
+        self.bus.emit(
+            ToolCall(
+                step=step,
+                call_id=call_id,
+                name=name,
+                input=tool_input if isinstance(tool_input, dict) else {},
+                block_index=pos,
+            )
+        )
         t0 = time.perf_counter()
         spec = self.tools.get(name)
         if spec is None:
@@ -206,21 +241,42 @@ class StepLoop:
         else:
             try:
                 check_input(spec, tool_input)
-                ctx = ToolContext(run_dir=self.run_dir, sandbox=self.sandbox, emit=self.bus.emit,
-                                  step=step, call_id=call_id,
-                                  time_limit_s=self.limits.tool_time_limit_s, stop=self.stop)
+                ctx = ToolContext(
+                    run_dir=self.run_dir,
+                    sandbox=self.sandbox,
+                    emit=self.bus.emit,
+                    step=step,
+                    call_id=call_id,
+                    time_limit_s=self.limits.tool_time_limit_s,
+                    stop=self.stop,
+                )
                 outcome = spec.handler(tool_input, ctx)
             except ToolInputError as e:
                 outcome = ToolOutcome(output={"error": str(e)}, error=str(e))
             except Exception as e:  # a bug or infrastructure fault in a handler
                 tb = traceback.format_exc(limit=6)
-                self.bus.emit(ErrorEvent(where=f"tool:{name}", message=f"{e!r}\n{tb}",
-                                         recoverable=True, step=step, code="tool_crash"))
+                self.bus.emit(
+                    ErrorEvent(
+                        where=f"tool:{name}",
+                        message=f"{e!r}\n{tb}",
+                        recoverable=True,
+                        step=step,
+                        code="tool_crash",
+                    )
+                )
                 msg = f"the tool {name!r} failed inside agentdeck: {e!r}"
                 outcome = ToolOutcome(output={"error": msg}, error=msg)
-        self.bus.emit(ToolResult(step=step, call_id=call_id, name=name, output=outcome.output,
-                                 error=outcome.error, duration_s=time.perf_counter() - t0,
-                                 truncated_bytes=outcome.truncated_bytes))
+        self.bus.emit(
+            ToolResult(
+                step=step,
+                call_id=call_id,
+                name=name,
+                output=outcome.output,
+                error=outcome.error,
+                duration_s=time.perf_counter() - t0,
+                truncated_bytes=outcome.truncated_bytes,
+            )
+        )
         if outcome.grade is not None:
             if outcome.grade.step is None:
                 outcome.grade.step = step
@@ -229,14 +285,18 @@ class StepLoop:
 
 
 def _tool_result_block(tool_use_id: str, output: Any, is_error: bool) -> dict[str, Any]:
-    text = output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False,
-                                                             default=str)
+    text = (
+        output
+        if isinstance(output, str)
+        else json.dumps(output, indent=2, ensure_ascii=False, default=str)
+    )
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
     if is_error:
         block["is_error"] = True
     return block
 
 
-def warn(bus: EventBus, where: str, message: str, *, step: int | None = None,
-         code: str | None = None) -> None:
+def warn(
+    bus: EventBus, where: str, message: str, *, step: int | None = None, code: str | None = None
+) -> None:
     bus.emit(WarningEvent(where=where, message=message, step=step, code=code))

@@ -79,14 +79,16 @@ def _num_classes(num_classes: int | None, *arrays: np.ndarray) -> int:
 def _probs(probs: Any, y_true: Any | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
-        raise ValueError(f"probabilities must be an [n, k] array with n >= 1, k >= 2; "
-                         f"got shape {p.shape}")
+        raise ValueError(
+            f"probabilities must be an [n, k] array with n >= 1, k >= 2; got shape {p.shape}"
+        )
     if y_true is None:
         return p, None
     y = _labels(y_true, "y_true")
     if y.size != p.shape[0]:
-        raise ValueError(f"y_true has {y.size} labels but there are {p.shape[0]} rows of "
-                         "probabilities")
+        raise ValueError(
+            f"y_true has {y.size} labels but there are {p.shape[0]} rows of probabilities"
+        )
     if int(y.max()) >= p.shape[1]:
         raise ValueError(f"a label is {int(y.max())} but there are only {p.shape[1]} classes")
     return p, y
@@ -185,8 +187,10 @@ def micro_f1(y_true: Any, y_pred: Any) -> float:
         t, p = _pair(t, p)
         return float(np.mean(t == p))
     if t.shape != p.shape or t.ndim != 2 or t.size == 0:
-        raise ValueError(f"multi-label y_true and y_pred must be [n, k] arrays of the same "
-                         f"shape, got {t.shape} and {p.shape}")
+        raise ValueError(
+            f"multi-label y_true and y_pred must be [n, k] arrays of the same "
+            f"shape, got {t.shape} and {p.shape}"
+        )
     tb, pb = t.astype(bool), p.astype(bool)
     tp = np.sum(tb & pb)
     return float(_safe_div(2 * tp, tb.sum() + pb.sum()))
@@ -196,9 +200,7 @@ def micro_f1(y_true: Any, y_pred: Any) -> float:
 SEED_THRESHOLD_GRID = np.linspace(0.01, 0.99, 100)
 
 
-def search_threshold(
-    y_true: Any, scores: Any, thresholds: Any | None = None
-) -> dict[str, float]:
+def search_threshold(y_true: Any, scores: Any, thresholds: Any | None = None) -> dict[str, float]:
     """The threshold ``t`` that maximises F1 of the rule ``score > t``.
 
     ``y_true``/``scores``: 1-D (binary: 0/1 truth, one score per sample) or 2-D
@@ -321,12 +323,15 @@ def reliability_table(probs: Any, y_true: Any, n_bins: int = 10) -> list[dict[st
     rows = []
     for m in range(n_bins):
         n = int(count[m])
-        rows.append({
-            "bin_lo": round(float(edges[m]), 12), "bin_hi": round(float(edges[m + 1]), 12),
-            "confidence": float(conf_sum[m] / n) if n else None,
-            "accuracy": float(acc_sum[m] / n) if n else None,
-            "count": n,
-        })
+        rows.append(
+            {
+                "bin_lo": round(float(edges[m]), 12),
+                "bin_hi": round(float(edges[m + 1]), 12),
+                "confidence": float(conf_sum[m] / n) if n else None,
+                "accuracy": float(acc_sum[m] / n) if n else None,
+                "count": n,
+            }
+        )
     return rows
 
 
@@ -336,8 +341,9 @@ def expected_calibration_error(probs: Any, y_true: Any, n_bins: int = 10) -> flo
     ``reliability_table`` (empty bins contribute nothing)."""
     rows = reliability_table(probs, y_true, n_bins)
     total = sum(r["count"] for r in rows)
-    return float(sum(r["count"] / total * abs(r["accuracy"] - r["confidence"])
-                     for r in rows if r["count"]))
+    return float(
+        sum(r["count"] / total * abs(r["accuracy"] - r["confidence"]) for r in rows if r["count"])
+    )
 
 
 def _nll_logits(z: np.ndarray, y: np.ndarray, beta: float) -> float:
@@ -362,8 +368,10 @@ def fit_temperature(
     z, y = _probs(logits, y_true)
     assert y is not None
     if not np.all(np.isfinite(z)):
-        raise ValueError("logits contain NaN or infinite values (log of a zero probability? "
-                         "clip probabilities before taking the log)")
+        raise ValueError(
+            "logits contain NaN or infinite values (log of a zero probability? "
+            "clip probabilities before taking the log)"
+        )
     a, b = 1.0 / hi_t, 1.0 / lo_t
     g = (np.sqrt(5.0) - 1.0) / 2.0
     c, d = b - g * (b - a), a + g * (b - a)
@@ -381,42 +389,7 @@ def fit_temperature(
     return float(1.0 / beta)
 
 
-# -- seed 004's downstream "agent loop" proxies ----------------------------------------
-
-
-def agent_loop_proxy(
-    probs: Any,
-    *,
-    budget: int = 30,
-    targeted_class: int = 1,
-    whole_repo_class: int = 4,
-) -> dict[str, float]:
-    """Seed 004's proxies for what a policy's probabilities cost an agent loop.
-
-    Per item: ``regeneration_scope = P(targeted) + 2 * P(whole_repo)``,
-    ``files_touched = 1 + 4.5 * regeneration_scope``, ``p_success = 0.5 + 0.5 *
-    max_prob`` and ``pass@budget = 1 - (1 - p_success) ** budget`` (independent
-    tries). Returned as means over items: ``regeneration_scope``,
-    ``mean_files_touched``, ``pass_at_budget_expected``, plus ``budget_iters``.
-    """
-    p, _ = _probs(probs)
-    if budget < 1:
-        raise ValueError(f"budget must be >= 1, got {budget}")
-    scope = p[:, targeted_class] + 2.0 * p[:, whole_repo_class]
-    files = 1.0 + 4.5 * scope
-    p_success = 0.5 + 0.5 * p.max(axis=1)
-    pass_at = 1.0 - (1.0 - p_success) ** budget
-    return {
-        "regeneration_scope": float(scope.mean()),
-        "mean_files_touched": float(files.mean()),
-        "pass_at_budget_expected": float(pass_at.mean()),
-        "budget_iters": int(budget),
-    }
-
-
-def classification_summary(
-    probs: Any, y_true: Any, *, n_bins: int = 10
-) -> dict[str, Any]:
+def classification_summary(probs: Any, y_true: Any, *, n_bins: int = 10) -> dict[str, Any]:
     """Every metric of a probabilistic classifier at once (k = number of columns).
 
     ``accuracy``, ``macro_f1`` (over all k classes), ``micro_f1``, ``ece``,

@@ -32,8 +32,9 @@ To add a model, add a row to ``PRICES`` under its alias.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
+
+from agentdeck.engine.events import Usage
 
 PRICES_SOURCE = "https://platform.claude.com/docs/en/about-claude/pricing"
 PRICES_CHECKED = "2026-11-25"
@@ -53,7 +54,9 @@ class Price:
     cache_write_1h: float | None = None
 
 
-_OPUS_LEGACY = Price(input=15.0, output=75.0, cache_write=18.75, cache_read=1.50, cache_write_1h=30.0)
+_OPUS_LEGACY = Price(
+    input=15.0, output=75.0, cache_write=18.75, cache_read=1.50, cache_write_1h=30.0
+)
 _OPUS_45 = Price(input=5.0, output=25.0, cache_write=6.25, cache_read=0.50, cache_write_1h=10.0)
 _SONNET_4 = Price(input=3.0, output=15.0, cache_write=3.75, cache_read=0.30, cache_write_1h=6.0)
 _SONNET_5 = Price(input=2.0, output=10.0, cache_write=2.50, cache_read=0.20, cache_write_1h=4.0)
@@ -66,7 +69,9 @@ PRICES: dict[str, Price] = {
     "claude-mythos-5-1": _FABLE_51,
     "claude-fable-5": _FABLE_5,
     "claude-mythos-5": _FABLE_5,
-    "claude-opus-5-5": Price(input=4.0, output=20.0, cache_write=5.0, cache_read=0.20, cache_write_1h=8.0),
+    "claude-opus-5-5": Price(
+        input=4.0, output=20.0, cache_write=5.0, cache_read=0.20, cache_write_1h=8.0
+    ),
     "claude-opus-5": _OPUS_45,
     "claude-opus-4-8": _OPUS_45,
     "claude-opus-4-7": _OPUS_45,
@@ -81,9 +86,15 @@ PRICES: dict[str, Price] = {
     "claude-sonnet-4-5": _SONNET_4,
     "claude-sonnet-4": _SONNET_4,
     "claude-sonnet-3-7": _SONNET_4,
-    "claude-haiku-4-5": Price(input=1.0, output=5.0, cache_write=1.25, cache_read=0.10, cache_write_1h=2.0),
-    "claude-haiku-3-5": Price(input=0.80, output=4.0, cache_write=1.0, cache_read=0.08, cache_write_1h=1.6),
-    "claude-haiku-3": Price(input=0.25, output=1.25, cache_write=0.30, cache_read=0.03, cache_write_1h=0.50),
+    "claude-haiku-4-5": Price(
+        input=1.0, output=5.0, cache_write=1.25, cache_read=0.10, cache_write_1h=2.0
+    ),
+    "claude-haiku-3-5": Price(
+        input=0.80, output=4.0, cache_write=1.0, cache_read=0.08, cache_write_1h=1.6
+    ),
+    "claude-haiku-3": Price(
+        input=0.25, output=1.25, cache_write=0.30, cache_read=0.03, cache_write_1h=0.50
+    ),
 }
 
 _PROVIDER_PREFIX = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.")
@@ -119,37 +130,28 @@ def price_for(model: str | None) -> Price | None:
     return PRICES.get(canonical_model(model))
 
 
-def _count(usage: Mapping[str, int | None], key: str) -> int:
-    return int(usage.get(key) or 0)
-
-
-def cost_usd(model: str | None, usage: Mapping[str, int | None]) -> float | None:
-    """USD for one call's usage (the four API counts; None counts as 0), or None if unpriced."""
+def cost_usd(model: str | None, usage: Usage) -> float | None:
+    """USD for one call's usage (or a run's summed usage), or None if the model is unpriced."""
     p = price_for(model)
     if p is None:
         return None
     return (
-        _count(usage, "input_tokens") * p.input
-        + _count(usage, "output_tokens") * p.output
-        + _count(usage, "cache_creation_input_tokens") * p.cache_write
-        + _count(usage, "cache_read_input_tokens") * p.cache_read
+        usage.input_tokens * p.input
+        + usage.output_tokens * p.output
+        + usage.cache_creation_input_tokens * p.cache_write
+        + usage.cache_read_input_tokens * p.cache_read
     ) / 1_000_000
 
 
-def cost_without_cache_usd(model: str | None, usage: Mapping[str, int | None]) -> float | None:
+def cost_without_cache_usd(model: str | None, usage: Usage) -> float | None:
     """What the same call would have cost with caching off (every prompt token at the input rate)."""
     p = price_for(model)
     if p is None:
         return None
-    prompt = (
-        _count(usage, "input_tokens")
-        + _count(usage, "cache_creation_input_tokens")
-        + _count(usage, "cache_read_input_tokens")
-    )
-    return (prompt * p.input + _count(usage, "output_tokens") * p.output) / 1_000_000
+    return (usage.prompt * p.input + usage.output_tokens * p.output) / 1_000_000
 
 
-def cache_savings_usd(model: str | None, usage: Mapping[str, int | None]) -> float | None:
+def cache_savings_usd(model: str | None, usage: Usage) -> float | None:
     """USD saved by prompt caching (negative when cache writes cost more than reads saved).
 
     Works on one call's usage or on run totals (the sums of the same four counts).

@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from engine.events import Event, Metric
+from agentdeck.engine.events import Event, Metric
 
 Emit = Callable[[Event], Any]
 

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.events import Event, Grade
+from agentdeck.engine.events import Event, Grade
 
 if TYPE_CHECKING:
-    from engine.runlog import RunDir
-    from engine.sandbox import Sandbox
+    from agentdeck.engine.log import RunDir
+    from agentdeck.engine.sandbox import Sandbox
 
 
 @dataclass
@@ -78,11 +78,15 @@ def check_input(spec: ToolSpec, tool_input: Any) -> dict[str, Any]:
     props: dict[str, Any] = schema.get("properties", {})
     missing = [k for k in schema.get("required", []) if k not in tool_input]
     if missing:
-        raise ToolInputError(
-            f"{spec.name}: missing required input {', '.join(map(repr, missing))}"
-        )
-    types = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
-             "object": dict, "array": list}
+        raise ToolInputError(f"{spec.name}: missing required input {', '.join(map(repr, missing))}")
+    types = {
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "object": dict,
+        "array": list,
+    }
     for k, v in tool_input.items():
         want = props.get(k, {}).get("type")
         if want in types and not isinstance(v, types[want]):

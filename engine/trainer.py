@@ -2,7 +2,7 @@
 
 Usable by the engine and from inside the agent's sandbox kernel::
 
-    from engine.trainer import TrainConfig, SmallCNN, cross_fit
+    from agentdeck.engine.trainer import TrainConfig, SmallCNN, cross_fit
     res = cross_fit(lambda: SmallCNN(10), X / 255.0, y, folds=5,
                     config=TrainConfig(epochs=8))
     res.oof_probs        # [n, 10], each row from a model that never saw it
@@ -13,25 +13,25 @@ Usable by the engine and from inside the agent's sandbox kernel::
   a seeded permutation on the device), mixed precision on CUDA (bf16, or fp16
   with a GradScaler), early stopping with the best weights restored, seeded.
 - ``cross_fit``: stratified k folds, out-of-fold probabilities.
-- Metrics: ``on_metric(name, value, x=epoch)``; see ``engine.training.metrics``
+- Metrics: ``on_metric(name, value, x=epoch)``; see ``agentdeck.engine.training.metrics``
   and docs/trainer.md for the names.
 
-The implementation lives in ``engine.training``; this module is the stable
+The implementation lives in ``agentdeck.engine.training``; this module is the stable
 import path.
 """
 
 from __future__ import annotations
 
-from engine.training.config import (
+from agentdeck.engine.training.config import (
     CrossFitResult,
     FitResult,
     FoldSummary,
     MetricFn,
     TrainConfig,
 )
-from engine.training.crossfit import cross_fit
-from engine.training.data import DataError
-from engine.training.device import (
+from agentdeck.engine.training.crossfit import cross_fit
+from agentdeck.engine.training.data import DataError
+from agentdeck.engine.training.device import (
     DeviceError,
     amp_settings,
     available_cpus,
@@ -39,9 +39,9 @@ from engine.training.device import (
     pick_device,
     set_seed,
 )
-from engine.training.loop import fit, predict_proba
-from engine.training.metrics import default_metric_fn, in_ipython_kernel, metric_event_fn
-from engine.training.models import MLP, SmallCNN, count_parameters, square_image_shape
+from agentdeck.engine.training.loop import fit, predict_proba
+from agentdeck.engine.training.metrics import default_metric_fn, in_ipython_kernel, metric_event_fn
+from agentdeck.engine.training.models import MLP, SmallCNN, count_parameters, square_image_shape
 
 __all__ = [
     "MLP",

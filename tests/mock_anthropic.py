@@ -143,7 +143,13 @@ class Fault:
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 0.1) -> Fault:
-        return cls("status", 429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", retry_after)
+        return cls(
+            "status",
+            429,
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
+            retry_after,
+        )
 
     @classmethod
     def overloaded(cls) -> Fault:
@@ -159,7 +165,12 @@ class Fault:
 
     @classmethod
     def forbidden(cls) -> Fault:
-        return cls("status", 403, "permission_error", "Your API key does not have permission to use the specified resource.")
+        return cls(
+            "status",
+            403,
+            "permission_error",
+            "Your API key does not have permission to use the specified resource.",
+        )
 
     @classmethod
     def bad_request(cls, message: str = "messages: field required") -> Fault:
@@ -184,7 +195,9 @@ class Fault:
         cls, reply: Reply | None = None, after_events: int = 4, error_type: str = "overloaded_error"
     ) -> Fault:
         """Begin the stream, then send an SSE ``error`` event and end it (streaming requests only)."""
-        return cls("stream_error", 200, error_type, "Overloaded", reply=reply, after_events=after_events)
+        return cls(
+            "stream_error", 200, error_type, "Overloaded", reply=reply, after_events=after_events
+        )
 
 
 Policy = Callable[["RecordedRequest"], "Reply | Fault"]
@@ -321,7 +334,9 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
             names.add(t["name"])
             schema = t.get("input_schema")
             if not isinstance(schema, dict) or schema.get("type") != "object":
-                v.append(f"tools.{i}.input_schema: expected a JSON schema object with type 'object'")
+                v.append(
+                    f"tools.{i}.input_schema: expected a JSON schema object with type 'object'"
+                )
 
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -334,7 +349,9 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
             return v
         want = "user" if i % 2 == 0 else "assistant"
         if m["role"] != want:
-            v.append(f"{where}.role: roles must alternate starting with 'user'; expected {want!r}, got {m['role']!r}")
+            v.append(
+                f"{where}.role: roles must alternate starting with 'user'; expected {want!r}, got {m['role']!r}"
+            )
         content = m.get("content")
         if isinstance(content, str):
             if not content:
@@ -356,7 +373,9 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
                 v.append(f"{bw}.text: expected a string")
             if b["type"] == "tool_result":
                 if seen_other:
-                    v.append(f"{bw}: tool_result blocks must come before any other block of the message")
+                    v.append(
+                        f"{bw}: tool_result blocks must come before any other block of the message"
+                    )
                 if "is_error" in b and not isinstance(b["is_error"], bool):
                     v.append(f"{bw}.is_error: expected a boolean")
                 c = b.get("content")
@@ -371,7 +390,11 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
                     v.append(f"{bw}.name: {b.get('name')!r} is not one of the request's tools")
         # tool_result <-> tool_use pairing with the previous assistant message
         if m["role"] == "user":
-            results = [b.get("tool_use_id") for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+            results = [
+                b.get("tool_use_id")
+                for b in content
+                if isinstance(b, dict) and b.get("type") == "tool_result"
+            ]
             prev_uses: list[str] = []
             if i > 0 and isinstance(messages[i - 1], dict):
                 prev_uses = [
@@ -397,10 +420,18 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
     found: list[Any] = []
     _count_cache_control({k: body.get(k) for k in ("system", "tools", "messages")}, found)
     if len(found) > MAX_CACHE_BREAKPOINTS:
-        v.append(f"cache_control: {len(found)} breakpoints; at most {MAX_CACHE_BREAKPOINTS} are allowed")
+        v.append(
+            f"cache_control: {len(found)} breakpoints; at most {MAX_CACHE_BREAKPOINTS} are allowed"
+        )
     for cc in found:
-        if not isinstance(cc, dict) or cc.get("type") != "ephemeral" or cc.get("ttl", "5m") not in ("5m", "1h"):
-            v.append(f"cache_control: expected {{'type': 'ephemeral'}} (optional ttl 5m/1h), got {cc!r}")
+        if (
+            not isinstance(cc, dict)
+            or cc.get("type") != "ephemeral"
+            or cc.get("ttl", "5m") not in ("5m", "1h")
+        ):
+            v.append(
+                f"cache_control: expected {{'type': 'ephemeral'}} (optional ttl 5m/1h), got {cc!r}"
+            )
     return v
 
 
@@ -510,7 +541,9 @@ class MockAnthropic:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
             name="mock-anthropic",
         )
         self._thread.start()
@@ -566,10 +599,16 @@ class MockAnthropic:
             )
 
     # request handling (called from handler threads)
-    def _take(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[RecordedRequest, Reply | Fault]:
+    def _take(
+        self, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[RecordedRequest, Reply | Fault]:
         with self._lock:
             rec = RecordedRequest(
-                index=len(self.requests), path=path, headers=headers, body={}, received_at=time.monotonic()
+                index=len(self.requests),
+                path=path,
+                headers=headers,
+                body={},
+                received_at=time.monotonic(),
             )
             self.requests.append(rec)
             try:
@@ -608,7 +647,9 @@ class MockAnthropic:
             if isinstance(turn, Reply):
                 rec.answer, rec.reply = "reply", turn
             else:
-                rec.answer = f"fault:{turn.status}" if turn.kind == "status" else f"fault:{turn.kind}"
+                rec.answer = (
+                    f"fault:{turn.status}" if turn.kind == "status" else f"fault:{turn.kind}"
+                )
             if isinstance(rec.body, dict):
                 self._conv = Conversation(
                     messages=normalized_messages(rec.body.get("messages")),
@@ -646,31 +687,72 @@ class MockAnthropic:
         usage = message["usage"]
         start = dict(message, content=[], stop_reason=None, stop_sequence=None)
         start["usage"] = dict(usage, output_tokens=1)
-        out = [_sse("message_start", {"type": "message_start", "message": start}),
-               _sse("ping", {"type": "ping"})]
+        out = [
+            _sse("message_start", {"type": "message_start", "message": start}),
+            _sse("ping", {"type": "ping"}),
+        ]
         for i, block in enumerate(message["content"]):
             if block["type"] == "text":
-                out.append(_sse("content_block_start", {"type": "content_block_start", "index": i,
-                                                        "content_block": {"type": "text", "text": ""}}))
+                out.append(
+                    _sse(
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "text", "text": ""},
+                        },
+                    )
+                )
                 for piece in _chunks(block["text"], chunk_chars):
-                    out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                            "delta": {"type": "text_delta", "text": piece}}))
+                    out.append(
+                        _sse(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": piece},
+                            },
+                        )
+                    )
             elif block["type"] == "tool_use":
                 shell = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-                out.append(_sse("content_block_start", {"type": "content_block_start", "index": i,
-                                                        "content_block": shell}))
+                out.append(
+                    _sse(
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": shell},
+                    )
+                )
                 raw = block.get("partial_json")
                 raw = raw if raw is not None else json.dumps(block["input"])
                 for piece in [""] + _chunks(raw, chunk_chars):
-                    out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                            "delta": {"type": "input_json_delta", "partial_json": piece}}))
+                    out.append(
+                        _sse(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "input_json_delta", "partial_json": piece},
+                            },
+                        )
+                    )
             else:
-                out.append(_sse("content_block_start", {"type": "content_block_start", "index": i,
-                                                        "content_block": block}))
+                out.append(
+                    _sse(
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": block},
+                    )
+                )
             out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
-        out.append(_sse("message_delta", {"type": "message_delta",
-                                          "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                          "usage": usage}))
+        out.append(
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                    "usage": usage,
+                },
+            )
+        )
         out.append(_sse("message_stop", {"type": "message_stop"}))
         return out
 
@@ -684,10 +766,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     mock: MockAnthropic
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -701,7 +783,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     # answers
-    def _send_json(self, status: int, data: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+    def _send_json(
+        self, status: int, data: dict[str, Any], extra: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(data).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -755,8 +839,11 @@ class _Handler(BaseHTTPRequestHandler):
                 extra["x-should-retry"] = "true"
             self._send_json(
                 fault.status,
-                {"type": "error", "error": {"type": fault.error_type, "message": fault.message},
-                 "request_id": _new_id("req")},
+                {
+                    "type": "error",
+                    "error": {"type": fault.error_type, "message": fault.message},
+                    "request_id": _new_id("req"),
+                },
                 extra,
             )
             return
@@ -769,7 +856,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "cut":
             self.close_connection = True
             if not rec.stream:
-                payload = json.dumps(dict(message, content=_public_blocks(message["content"]))).encode()
+                payload = json.dumps(
+                    dict(message, content=_public_blocks(message["content"]))
+                ).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -787,12 +876,26 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault.kind == "stream_error":
             if not rec.stream:
-                self._send_json(529, {"type": "error", "error": {"type": fault.error_type, "message": fault.message}})
+                self._send_json(
+                    529,
+                    {
+                        "type": "error",
+                        "error": {"type": fault.error_type, "message": fault.message},
+                    },
+                )
                 return
             self._start_stream()
             for ev in self.mock._events(message, reply.chunk_chars)[: fault.after_events]:
                 self._chunk(ev)
-            self._chunk(_sse("error", {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}))
+            self._chunk(
+                _sse(
+                    "error",
+                    {
+                        "type": "error",
+                        "error": {"type": fault.error_type, "message": fault.message},
+                    },
+                )
+            )
             self._end_stream()
             return
         raise ValueError(f"unknown fault kind {fault.kind!r}")

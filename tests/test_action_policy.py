@@ -14,14 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine import metrics as m
-from engine.events import Event
-from engine.runlog import RunDir
-from engine.tools import ToolContext
-from tasks import get_task
-from tasks.action_policy.labels import ACTIONS, map_to_actions, text_hash_parity
-from tasks.action_policy.split import SplitSizeError, stratified_split, suggest_sizes
-from tasks.base import TaskParamError
+from agentdeck.engine import metrics as m
+from agentdeck.engine.events import Event
+from agentdeck.engine.log import RunDir
+from agentdeck.engine.registry import get_task
+from agentdeck.engine.task import TaskParamError
+from agentdeck.engine.tools import ToolContext
+from agentdeck.tasks.action_policy.grading import agent_loop_proxy
+from agentdeck.tasks.action_policy.labels import ACTIONS, map_to_actions, text_hash_parity
+from agentdeck.tasks.action_policy.split import SplitSizeError, stratified_split, suggest_sizes
 
 TOPIC_WORDS = {
     1: "government election minister troops president embassy talks rebels",
@@ -29,7 +30,7 @@ TOPIC_WORDS = {
     3: "shares profit market earnings stocks investors oil bank",
     4: "software internet computer space researchers chip wireless google",
 }
-FILLER = "the a of to in and for on with said new after".split()
+FILLER = ["the", "a", "of", "to", "in", "and", "for", "on", "with", "said", "new", "after"]
 
 
 def write_ag_csv(path: Path, n: int, seed: int = 0) -> Path:
@@ -57,8 +58,15 @@ class _Emit:
 
 
 def _ctx(run_dir: RunDir, emit: _Emit) -> ToolContext:
-    return ToolContext(run_dir=run_dir, sandbox=None, emit=emit, step=3, call_id="c1",
-                       time_limit_s=60.0, stop=threading.Event())
+    return ToolContext(
+        run_dir=run_dir,
+        sandbox=None,
+        emit=emit,
+        step=3,
+        call_id="c1",
+        time_limit_s=60.0,
+        stop=threading.Event(),
+    )
 
 
 # -- label mapping -----------------------------------------------------------------------
@@ -81,7 +89,7 @@ def test_topics_map_to_actions_and_sci_tech_splits_by_sha256_parity() -> None:
 
 
 def test_mapping_on_the_real_ag_news_test_split(shared_data: Path) -> None:
-    from engine.datasets import load_ag_news
+    from agentdeck.engine.datasets import load_ag_news
 
     ds = load_ag_news(shared_data / "ag-news-test" / "test.csv")
     y = map_to_actions(ds.labels, ds.titles, ds.descriptions)
@@ -120,8 +128,11 @@ def test_split_with_leftover_rows_and_uneven_classes() -> None:
 
 
 def test_split_that_does_not_fit_suggests_sizes() -> None:
-    with pytest.raises(SplitSizeError, match=r"need 9,000 rows but the pool has 7,600.*"
-                                             r"sizes=4220/1690/1690"):
+    with pytest.raises(
+        SplitSizeError,
+        match=r"need 9,000 rows but the pool has 7,600.*"
+        r"sizes=4220/1690/1690",
+    ):
         stratified_split(np.zeros(7600, dtype=int), (5000, 2000, 2000), 0)
     assert suggest_sizes(9000) == (5000, 2000, 2000)
     assert sum(suggest_sizes(7600)) == 7600
@@ -145,13 +156,17 @@ def test_parameters_parse_and_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(TaskParamError, match=r"needs 9,000 rows but -T pool=200"):
         task.load_data(task.parse_params({**base, "pool": "200"}))
     with pytest.raises(TaskParamError, match="does not exist"):
-        task.load_data(task.parse_params({"source": str(tmp_path / "nope.csv"), "pool": "200",
-                                          "sizes": "100/50/50"}))
+        task.load_data(
+            task.parse_params(
+                {"source": str(tmp_path / "nope.csv"), "pool": "200", "sizes": "100/50/50"}
+            )
+        )
     only_world = tmp_path / "world.csv"
     only_world.write_text("".join(f'"1","t{i}","d{i}"\n' for i in range(60)), encoding="utf-8")
     with pytest.raises(TaskParamError, match="0 rows of action TargetedRegenerate"):
-        task.load_data(task.parse_params({"source": str(only_world), "pool": "60",
-                                          "sizes": "30/15/15"}))
+        task.load_data(
+            task.parse_params({"source": str(only_world), "pool": "60", "sizes": "30/15/15"})
+        )
 
 
 # -- submissions -----------------------------------------------------------------------------
@@ -161,42 +176,51 @@ def test_parameters_parse_and_errors_are_clear(tmp_path: Path) -> None:
 def instance(tmp_path: Path) -> tuple[Any, RunDir, dict[str, Any]]:
     task = get_task("action-policy")
     csv_path = write_ag_csv(tmp_path / "ag.csv", 240)
-    params = task.parse_params({"source": str(csv_path), "pool": "240",
-                                "sizes": "120/60/60"})
+    params = task.parse_params({"source": str(csv_path), "pool": "240", "sizes": "120/60/60"})
     run_dir = RunDir.create(tmp_path / "logs", "r1")
     inst = task.setup(params, run_dir)
     tools = {t.name: t for t in inst.tools}
     return inst, run_dir, tools
 
 
-def _submit(tools: dict[str, Any], run_dir: RunDir, arr: Any, name: str = "p.npy",
-            emit: _Emit | None = None) -> Any:
+def _submit(
+    tools: dict[str, Any], run_dir: RunDir, arr: Any, name: str = "p.npy", emit: _Emit | None = None
+) -> Any:
     if arr is not None:
         np.save(run_dir.work / name, arr, allow_pickle=True)
-    return tools["submit_probabilities"].handler({"probabilities_file": name},
-                                                 _ctx(run_dir, emit or _Emit()))
+    return tools["submit_probabilities"].handler(
+        {"probabilities_file": name}, _ctx(run_dir, emit or _Emit())
+    )
 
 
 def _uniform(n: int = 60) -> np.ndarray:
     return np.full((n, 5), 0.2)
 
 
-@pytest.mark.parametrize(("arr", "pattern"), [
-    (np.full((59, 5), 0.2), r"shape \(59, 5\); expected \(60, 5\)"),
-    (np.full((5, 60), 0.2), r"transposed"),
-    (np.zeros(60, dtype=np.int64), r"one class label per text"),
-    (np.full((60, 4), 0.25), r"exactly 5 columns"),
-    (np.full((60, 5), 0.3), r"row 0 of p.npy sums to 1.5, not 1 \(60 of 60 rows.*softmax"),
-    (np.vstack([_uniform(59), [[0.5, 0.6, -0.1, 0.0, 0.0]]]),
-     r"p.npy\[59, 2\] = -0.1 is negative.*logits"),
-    (np.vstack([_uniform(10), [[np.nan, 0.2, 0.2, 0.2, 0.2]], _uniform(49)]),
-     r"p.npy\[10, 0\] is NaN"),
-    (np.vstack([_uniform(3), [[np.inf, 0, 0, 0, 0]], _uniform(56)]), r"infinite"),
-    (np.full((60, 5), True), r"dtype bool"),
-    (np.array([[{"a": 1}] * 5] * 60, dtype=object), r"pickled"),
-])
-def test_every_submission_fault_is_a_clear_tool_error(instance: Any, arr: np.ndarray,
-                                                       pattern: str) -> None:
+@pytest.mark.parametrize(
+    ("arr", "pattern"),
+    [
+        (np.full((59, 5), 0.2), r"shape \(59, 5\); expected \(60, 5\)"),
+        (np.full((5, 60), 0.2), r"transposed"),
+        (np.zeros(60, dtype=np.int64), r"one class label per text"),
+        (np.full((60, 4), 0.25), r"exactly 5 columns"),
+        (np.full((60, 5), 0.3), r"row 0 of p.npy sums to 1.5, not 1 \(60 of 60 rows.*softmax"),
+        (
+            np.vstack([_uniform(59), [[0.5, 0.6, -0.1, 0.0, 0.0]]]),
+            r"p.npy\[59, 2\] = -0.1 is negative.*logits",
+        ),
+        (
+            np.vstack([_uniform(10), [[np.nan, 0.2, 0.2, 0.2, 0.2]], _uniform(49)]),
+            r"p.npy\[10, 0\] is NaN",
+        ),
+        (np.vstack([_uniform(3), [[np.inf, 0, 0, 0, 0]], _uniform(56)]), r"infinite"),
+        (np.full((60, 5), True), r"dtype bool"),
+        (np.array([[{"a": 1}] * 5] * 60, dtype=object), r"pickled"),
+    ],
+)
+def test_every_submission_fault_is_a_clear_tool_error(
+    instance: Any, arr: np.ndarray, pattern: str
+) -> None:
     inst, run_dir, tools = instance
     out = _submit(tools, run_dir, arr)
     assert out.grade is None
@@ -249,18 +273,21 @@ def test_a_valid_submission_is_graded_and_reveals_the_labels(instance: Any) -> N
     assert g.metrics["nll"] == pytest.approx(m.nll(probs, y))
     assert g.metrics["brier"] == pytest.approx(m.brier_score(probs, y))
     for k in ("regeneration_scope", "mean_files_touched", "pass_at_budget_expected"):
-        assert g.metrics[k] == pytest.approx(m.agent_loop_proxy(probs)[k])
+        assert g.metrics[k] == pytest.approx(agent_loop_proxy(probs)[k])
     assert g.criteria == "accuracy >= 0.7 AND macro-F1 >= 0.6 AND ECE (10 bins) <= 0.04"
-    assert [c["name"] for c in g.checks] == ["accuracy", "macro_f1", "ece"]
+    assert [c.name for c in g.checks] == ["accuracy", "macro_f1", "ece"]
+    cal = g.calibration()
+    assert cal is not None and cal.class_names == list(ACTIONS)
+    assert sum(b.count for b in cal.reliability) == 60
     assert g.passed is False  # random probabilities
     d = g.details
     assert d["class_names"] == list(ACTIONS)
     assert d["confusion_matrix"] == m.confusion_matrix(y, pred, 5).tolist()
-    assert all(set(r) == {"bin_lo", "bin_hi", "confidence", "accuracy", "count"}
-               for r in d["reliability"])
+    assert all(
+        set(r) == {"bin_lo", "bin_hi", "confidence", "accuracy", "count"} for r in d["reliability"]
+    )
     assert sum(r["count"] for r in d["reliability"]) == 60
-    assert d["per_class_recall"] == pytest.approx(m.per_class_recall(y, pred, 5).tolist(),
-                                                  abs=1e-6)
+    assert d["per_class_recall"] == pytest.approx(m.per_class_recall(y, pred, 5).tolist(), abs=1e-6)
     json.dumps(g.to_dict(), allow_nan=False)  # the log can write it
     assert any(getattr(e, "path", "") == "artifacts/test_labels.npy" for e in emit.events)
     # the true labels pass with one-hot probabilities
@@ -274,8 +301,14 @@ def test_load_tool_without_sandbox_says_so(instance: Any) -> None:
     out = tools["load_dataset"].handler({}, _ctx(run_dir, _Emit()))
     assert out.error and "no sandbox" in out.error
     data = json.loads((run_dir.work / ".agentdeck_data" / "action_policy.json").read_text())
-    assert set(data) == {"class_names", "train_texts", "y_train", "val_texts", "y_val",
-                         "test_texts"}  # no test labels in the sandbox's reach
+    assert set(data) == {
+        "class_names",
+        "train_texts",
+        "y_train",
+        "val_texts",
+        "y_val",
+        "test_texts",
+    }  # no test labels in the sandbox's reach
     assert len(data["train_texts"]) == 120 and len(data["test_texts"]) == 60
     assert inst.prompt.count("(60, 5)") >= 1 and "ECE" in inst.prompt
 
@@ -284,14 +317,19 @@ def test_load_tool_without_sandbox_says_so(instance: Any) -> None:
 
 
 def _run(tmp_path: Path, params: dict[str, str]) -> Any:
-    from engine.runner import RunConfig, execute, prepare
+    from agentdeck.engine.run import RunConfig, execute, prepare
 
-    return execute(prepare(RunConfig(task="action-policy", params=params, agent="scripted",
-                                     log_dir=tmp_path / "logs")))
+    return execute(
+        prepare(
+            RunConfig(
+                task="action-policy", params=params, agent="scripted", log_dir=tmp_path / "logs"
+            )
+        )
+    )
 
 
 def test_scripted_run_on_a_small_csv_completes_with_a_grade(tmp_path: Path) -> None:
-    pytest.importorskip("engine.sandbox.kernel")
+    pytest.importorskip("agentdeck.engine.sandbox.kernel")
     csv_path = write_ag_csv(tmp_path / "ag.csv", 400)
     res = _run(tmp_path, {"source": str(csv_path), "pool": "400", "sizes": "240/80/80"})
     assert res.status == "completed", res.message
@@ -309,13 +347,12 @@ def test_scripted_run_on_a_small_csv_completes_with_a_grade(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_scripted_run_on_the_real_ag_news_test_split(tmp_path: Path, shared_data: Path) -> None:
-    pytest.importorskip("engine.sandbox.kernel")
+    pytest.importorskip("agentdeck.engine.sandbox.kernel")
     src = shared_data / "ag-news-test" / "test.csv"
     res = _run(tmp_path, {"source": str(src), "pool": "7600", "sizes": "4000/1800/1800"})
     assert res.status == "completed", res.message
     g = res.grade
-    print("\naction-policy on AG News test split:", {k: round(v, 4) for k, v in
-                                                     g.metrics.items()})
+    print("\naction-policy on AG News test split:", {k: round(v, 4) for k, v in g.metrics.items()})
     assert g.passed, g.checks
     assert 0.70 <= g.metrics["accuracy"] <= 0.80
     assert g.metrics["ece"] <= 0.04
@@ -329,4 +366,23 @@ def test_labels_are_revealed_when_the_run_ends_unsubmitted(instance: Any) -> Non
     y = np.load(run_dir.artifacts / "test_labels.npy")
     assert y.shape == (60,)
     assert [getattr(e, "path", None) for e in emit.events] == [
-        "artifacts/test_labels.npy", "artifacts/test_rows.npy"]
+        "artifacts/test_labels.npy",
+        "artifacts/test_rows.npy",
+    ]
+
+
+def test_agent_loop_proxy_hand_example() -> None:
+    p = np.array(
+        [
+            [0.6, 0.1, 0.1, 0.1, 0.1],  # scope 0.1 + 0.2 = 0.3
+            [0.0, 0.2, 0.0, 0.0, 0.8],
+        ]
+    )  # scope 0.2 + 1.6 = 1.8
+    r = agent_loop_proxy(p, budget=2)
+    assert r["regeneration_scope"] == pytest.approx((0.3 + 1.8) / 2)
+    assert r["mean_files_touched"] == pytest.approx(((1 + 4.5 * 0.3) + (1 + 4.5 * 1.8)) / 2)
+    # p_success 0.8 and 0.9; two tries: 1 - 0.2^2 = 0.96, 1 - 0.1^2 = 0.99
+    assert r["pass_at_budget_expected"] == pytest.approx((0.96 + 0.99) / 2)
+    assert r["budget_iters"] == 2
+    # the seed's 30 tries saturate: any row gives p_success >= 0.6, so 1 - 0.4^30 ~ 1
+    assert agent_loop_proxy(p)["pass_at_budget_expected"] == pytest.approx(1.0)

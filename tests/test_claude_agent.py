@@ -10,6 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from agentdeck.engine import pricing
+from agentdeck.engine.agents.base import Agent, AgentContext, AgentError, AgentReply, ModelRequest
+from agentdeck.engine.agents.claude import ClaudeAgent
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import Event, ModelDelta, Usage, WarningEvent
+
 from mock_anthropic import (
     Conversation,
     Fault,
@@ -20,12 +27,6 @@ from mock_anthropic import (
     validate_body,
     validate_growth,
 )
-
-from engine import pricing
-from engine.agents.base import Agent, AgentContext, AgentError, AgentReply, ModelRequest
-from engine.agents.claude import ClaudeAgent
-from engine.bus import EventBus
-from engine.events import Event, ModelDelta, WarningEvent
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,7 +71,11 @@ class Recorder:
         return AgentContext(emit=self.bus.emit, step=step, stop=stop or threading.Event())
 
     def warnings(self, code: str | None = None) -> list[WarningEvent]:
-        return [e for e in self.events if isinstance(e, WarningEvent) and (code is None or e.code == code)]
+        return [
+            e
+            for e in self.events
+            if isinstance(e, WarningEvent) and (code is None or e.code == code)
+        ]
 
     def deltas(self) -> list[ModelDelta]:
         return [e for e in self.events if isinstance(e, ModelDelta)]
@@ -91,21 +96,38 @@ def api() -> Iterator[MockAnthropic]:
 
 def first_request(prompt: str = PROMPT) -> ModelRequest:
     return ModelRequest(
-        step=1, max_steps=20, system=SYSTEM, messages=[{"role": "user", "content": prompt}], tools=TOOLS
+        step=1,
+        max_steps=20,
+        system=SYSTEM,
+        messages=[{"role": "user", "content": prompt}],
+        tools=TOOLS,
     )
 
 
-def next_request(req: ModelRequest, reply: AgentReply, results: list[dict[str, Any]]) -> ModelRequest:
+def next_request(
+    req: ModelRequest, reply: AgentReply, results: list[dict[str, Any]]
+) -> ModelRequest:
     """What the step loop sends next: the assistant message, then the tool results."""
     messages = req.messages + [
         {"role": "assistant", "content": reply.content},
         {"role": "user", "content": results},
     ]
-    return ModelRequest(step=req.step + 1, max_steps=req.max_steps, system=req.system, messages=messages, tools=req.tools)
+    return ModelRequest(
+        step=req.step + 1,
+        max_steps=req.max_steps,
+        system=req.system,
+        messages=messages,
+        tools=req.tools,
+    )
 
 
 def agent_for(api: MockAnthropic, **kw: Any) -> ClaudeAgent:
-    opts: dict[str, Any] = {"base_url": api.base_url, "api_key": "test-key", "timeout_s": 5.0, **FAST}
+    opts: dict[str, Any] = {
+        "base_url": api.base_url,
+        "api_key": "test-key",
+        "timeout_s": 5.0,
+        **FAST,
+    }
     opts.update(kw)
     return ClaudeAgent(**opts)
 
@@ -113,9 +135,15 @@ def agent_for(api: MockAnthropic, **kw: Any) -> ClaudeAgent:
 # -- streaming and plain calls ---------------------------------------------------
 
 
-def test_streaming_emits_deltas_and_returns_the_api_content(api: MockAnthropic, rec: Recorder) -> None:
+def test_streaming_emits_deltas_and_returns_the_api_content(
+    api: MockAnthropic, rec: Recorder
+) -> None:
     tool = tool_use_block("python_expression", {"code": "import numpy as np\nprint(np.arange(3))"})
-    api.add(Reply(blocks=[text_block("Let me look at the data first."), tool], usage=USAGE, chunk_chars=5))
+    api.add(
+        Reply(
+            blocks=[text_block("Let me look at the data first."), tool], usage=USAGE, chunk_chars=5
+        )
+    )
     agent = agent_for(api)
     assert isinstance(agent, Agent)
     reply = agent.respond(first_request(), rec.ctx(step=1))
@@ -144,12 +172,16 @@ def test_streaming_emits_deltas_and_returns_the_api_content(api: MockAnthropic, 
 
 
 def test_non_streaming_call(api: MockAnthropic, rec: Recorder) -> None:
-    api.add(Reply.tool("submit_predictions", {"predictions_file": "p.npy"}, text="Submitting.", usage=USAGE))
+    api.add(
+        Reply.tool(
+            "submit_predictions", {"predictions_file": "p.npy"}, text="Submitting.", usage=USAGE
+        )
+    )
     agent = agent_for(api, stream=False, temperature=0.2, max_tokens=1000)
     reply = agent.respond(first_request(), rec.ctx())
     assert [b["type"] for b in reply.content] == ["text", "tool_use"]
     assert reply.content[1]["input"] == {"predictions_file": "p.npy"}
-    assert reply.usage == USAGE
+    assert reply.usage.as_dict() == USAGE
     assert rec.deltas() == []
     body = api.requests[0].body
     assert not body.get("stream")
@@ -163,11 +195,11 @@ def test_non_streaming_call(api: MockAnthropic, rec: Recorder) -> None:
 def test_usage_and_cost_per_step(api: MockAnthropic, rec: Recorder, stream: bool) -> None:
     api.add(Reply.text("ok", usage=USAGE))
     reply = agent_for(api, stream=stream).respond(first_request(), rec.ctx())
-    assert reply.usage == USAGE
+    assert reply.usage.as_dict() == USAGE
     # claude-haiku-4-5: $1 in, $5 out, $1.25 cache write, $0.10 cache read per MTok
     expected = (1000 * 1.0 + 200 * 5.0 + 3000 * 1.25 + 5000 * 0.10) / 1e6
     assert reply.cost_usd == pytest.approx(expected)
-    assert reply.cost_usd == pytest.approx(pricing.cost_usd("claude-haiku-4-5", USAGE))
+    assert reply.cost_usd == pytest.approx(pricing.cost_usd("claude-haiku-4-5", Usage(**USAGE)))
     assert reply.latency_s is not None and reply.latency_s >= 0
     assert rec.warnings() == []
 
@@ -176,13 +208,21 @@ def test_missing_cache_counts_are_zero(api: MockAnthropic, rec: Recorder) -> Non
     api.add(
         Reply.text(
             "ok",
-            usage={"input_tokens": 10, "output_tokens": 3,
-                   "cache_creation_input_tokens": None, "cache_read_input_tokens": None},
+            usage={
+                "input_tokens": 10,
+                "output_tokens": 3,
+                "cache_creation_input_tokens": None,
+                "cache_read_input_tokens": None,
+            },
         )
     )
     reply = agent_for(api, stream=False).respond(first_request(), rec.ctx())
-    assert reply.usage == {"input_tokens": 10, "output_tokens": 3,
-                           "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    assert reply.usage.as_dict() == {
+        "input_tokens": 10,
+        "output_tokens": 3,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
 
 
 def test_unknown_model_has_no_cost_and_one_warning(api: MockAnthropic, rec: Recorder) -> None:
@@ -192,7 +232,7 @@ def test_unknown_model_has_no_cost_and_one_warning(api: MockAnthropic, rec: Reco
     api.new_conversation()
     r2 = agent.respond(first_request("b"), rec.ctx(step=2))
     assert r1.cost_usd is None and r2.cost_usd is None
-    assert r1.usage == USAGE
+    assert r1.usage.as_dict() == USAGE
     warnings = rec.warnings()
     assert len(warnings) == 1
     assert warnings[0].where == "pricing" and warnings[0].recoverable
@@ -234,17 +274,18 @@ def test_price_table() -> None:
         assert 0 < p.cache_read < p.input < p.output, name
     assert pricing.price_for("gpt-4o") is None
     assert pricing.price_for(None) is None
-    assert pricing.cost_usd("not-a-model", USAGE) is None
+    assert pricing.cost_usd("not-a-model", Usage(**USAGE)) is None
     assert pricing.PRICES_SOURCE.startswith("https://")
 
 
 def test_cache_savings() -> None:
-    usage = {"input_tokens": 100, "output_tokens": 10,
-             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 10_000}
+    usage = Usage(input_tokens=100, output_tokens=10, cache_read_input_tokens=10_000)
     # 10k tokens read at $0.10 instead of $1.00 per MTok on Haiku 4.5
     assert pricing.cache_savings_usd("claude-haiku-4-5", usage) == pytest.approx(10_000 * 0.9 / 1e6)
-    writes = dict(usage, cache_creation_input_tokens=1000, cache_read_input_tokens=0)
-    assert pricing.cache_savings_usd("claude-haiku-4-5", writes) == pytest.approx(-1000 * 0.25 / 1e6)
+    writes = Usage(input_tokens=100, output_tokens=10, cache_creation_input_tokens=1000)
+    assert pricing.cache_savings_usd("claude-haiku-4-5", writes) == pytest.approx(
+        -1000 * 0.25 / 1e6
+    )
     assert pricing.cache_savings_usd("nope", usage) is None
 
 
@@ -268,20 +309,26 @@ def _breakpoints(value: Any) -> list[Any]:
     return found
 
 
-def test_cache_control_on_tools_system_and_last_user_block(api: MockAnthropic, rec: Recorder) -> None:
+def test_cache_control_on_tools_system_and_last_user_block(
+    api: MockAnthropic, rec: Recorder
+) -> None:
     api.add(Reply.tool("python_expression", {"code": "1"}), Reply.text("done"))
     agent = agent_for(api)
     req = first_request()
     before = copy.deepcopy(req)
     r1 = agent.respond(req, rec.ctx(step=1))
     assert req == before  # the loop's conversation is not changed
-    req2 = next_request(req, r1, [{"type": "tool_result", "tool_use_id": r1.content[0]["id"], "content": "1"}])
+    req2 = next_request(
+        req, r1, [{"type": "tool_result", "tool_use_id": r1.content[0]["id"], "content": "1"}]
+    )
     agent.respond(req2, rec.ctx(step=2))
 
     for body in (api.requests[0].body, api.requests[1].body):
         assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
         assert "cache_control" not in body["tools"][0]
-        assert body["system"] == [{"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}]
+        assert body["system"] == [
+            {"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}
+        ]
         assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
         assert len(_breakpoints(body)) == 3
     # the earlier user message is no longer a breakpoint in step 2
@@ -291,7 +338,10 @@ def test_cache_control_on_tools_system_and_last_user_block(api: MockAnthropic, r
 def test_cache_off_sends_no_cache_control(api: MockAnthropic, rec: Recorder) -> None:
     api.add(Reply.text("done"))
     req = first_request()
-    req.messages[0] = {"role": "user", "content": [{"type": "text", "text": PROMPT, "cache_control": {"type": "ephemeral"}}]}
+    req.messages[0] = {
+        "role": "user",
+        "content": [{"type": "text", "text": PROMPT, "cache_control": {"type": "ephemeral"}}],
+    }
     agent_for(api, cache=False).respond(req, rec.ctx())
     body = api.requests[0].body
     assert "cache_control" not in json.dumps(body)
@@ -321,8 +371,11 @@ def test_policy_plays_a_multi_step_run_with_tool_errors(rec: Recorder) -> None:
             reply = agent.respond(req, rec.ctx(step=step))
             call = next(b for b in reply.content if b["type"] == "tool_use")
             failed = "1/0" in call["input"].get("code", "")
-            result = {"type": "tool_result", "tool_use_id": call["id"],
-                      "content": "ZeroDivisionError: division by zero" if failed else "ok"}
+            result = {
+                "type": "tool_result",
+                "tool_use_id": call["id"],
+                "content": "ZeroDivisionError: division by zero" if failed else "ok",
+            }
             if failed:
                 result["is_error"] = True
             seen_errors.append(failed)
@@ -343,8 +396,14 @@ def test_server_rejects_a_bad_conversation(rec: Recorder) -> None:
         req = first_request()
         req.messages = [
             {"role": "user", "content": PROMPT},
-            {"role": "assistant", "content": [tool_use_block("python_expression", {"code": "1"}, id="toolu_a")]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_b", "content": "1"}]},
+            {
+                "role": "assistant",
+                "content": [tool_use_block("python_expression", {"code": "1"}, id="toolu_a")],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_b", "content": "1"}],
+            },
         ]
         with pytest.raises(AgentError) as info:
             agent.respond(req, rec.ctx())
@@ -359,20 +418,34 @@ def test_server_rejects_a_bad_conversation(rec: Recorder) -> None:
     "messages, expected",
     [
         ([{"role": "assistant", "content": "hi"}], "roles must alternate"),
-        ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "roles must alternate"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+            "roles must alternate",
+        ),
         (
             [
                 {"role": "user", "content": "a"},
-                {"role": "assistant", "content": [tool_use_block("python_expression", {}, id="t1")]},
-                {"role": "user", "content": [text_block("note"),
-                                             {"type": "tool_result", "tool_use_id": "t1", "content": "x"}]},
+                {
+                    "role": "assistant",
+                    "content": [tool_use_block("python_expression", {}, id="t1")],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        text_block("note"),
+                        {"type": "tool_result", "tool_use_id": "t1", "content": "x"},
+                    ],
+                },
             ],
             "must come before",
         ),
         (
             [
                 {"role": "user", "content": "a"},
-                {"role": "assistant", "content": [tool_use_block("python_expression", {}, id="t1")]},
+                {
+                    "role": "assistant",
+                    "content": [tool_use_block("python_expression", {}, id="t1")],
+                },
                 {"role": "user", "content": "no results"},
             ],
             "without tool_result",
@@ -380,14 +453,27 @@ def test_server_rejects_a_bad_conversation(rec: Recorder) -> None:
         (
             [
                 {"role": "user", "content": "a"},
-                {"role": "assistant", "content": [tool_use_block("python_expression", {}, id="t1")]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": "yes"}]},
+                {
+                    "role": "assistant",
+                    "content": [tool_use_block("python_expression", {}, id="t1")],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": "yes"}],
+                },
             ],
             "is_error",
         ),
         (
-            [{"role": "user", "content": [text_block(str(i)) | {"cache_control": {"type": "ephemeral"}}
-                                          for i in range(5)]}],
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        text_block(str(i)) | {"cache_control": {"type": "ephemeral"}}
+                        for i in range(5)
+                    ],
+                }
+            ],
             "at most 4",
         ),
     ],
@@ -402,16 +488,35 @@ def test_validator_needs_tools_and_growth() -> None:
     assert any("tools" in v for v in validate_body(body))
     bad_tools = dict(body, tools=[{"name": "x", "input_schema": {"type": "string"}}])
     assert any("input_schema" in v for v in validate_body(bad_tools))
-    prev = Conversation(messages=[{"role": "user", "content": [text_block("a")]}], system=None,
-                         tools=None, reply=Reply.text("r"))
-    jumped = {"messages": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "r"},
-                           {"role": "user", "content": "b"}]}
+    prev = Conversation(
+        messages=[{"role": "user", "content": [text_block("a")]}],
+        system=None,
+        tools=None,
+        reply=Reply.text("r"),
+    )
+    jumped = {
+        "messages": [
+            {"role": "user", "content": "other"},
+            {"role": "assistant", "content": "r"},
+            {"role": "user", "content": "b"},
+        ]
+    }
     assert any("does not extend" in v for v in validate_growth(jumped, prev))
-    invented = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "made up"},
-                             {"role": "user", "content": "b"}]}
+    invented = {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "made up"},
+            {"role": "user", "content": "b"},
+        ]
+    }
     assert any("not a block of the reply" in v for v in validate_growth(invented, prev))
-    ok = {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "r"},
-                       {"role": "user", "content": "b"}]}
+    ok = {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "r"},
+            {"role": "user", "content": "b"},
+        ]
+    }
     assert validate_growth(ok, prev) == []
 
 
@@ -443,7 +548,7 @@ def test_fault_is_retried_with_one_warning(
     agent = agent_for(api, stream=stream, timeout_s=1.0 if fault.kind == "hang" else 5.0)
     reply = agent.respond(first_request(), rec.ctx(step=3))
     assert reply.content == [{"type": "text", "text": "recovered"}]
-    assert reply.usage == USAGE
+    assert reply.usage.as_dict() == USAGE
     warnings = rec.warnings()
     assert len(warnings) == 1, [w.message for w in warnings]
     w = warnings[0]
@@ -451,7 +556,7 @@ def test_fault_is_retried_with_one_warning(
     assert reason in w.message and "attempt 1 of 6" in w.message and "waiting" in w.message
     assert len(api.requests) == 2
     if stream:  # after the retry warning, the step's text streams again from the start
-        after = rec.events[rec.events.index(w) + 1:]
+        after = rec.events[rec.events.index(w) + 1 :]
         assert "".join(d.text for d in after if isinstance(d, ModelDelta)) == "recovered"
 
 
@@ -465,7 +570,9 @@ def test_retry_after_is_honoured(api: MockAnthropic, rec: Recorder) -> None:
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    agent = ClaudeAgent(api_key="k", base_url="http://127.0.0.1:9", backoff_base_s=1.0, backoff_max_s=5.0, seed=1)
+    agent = ClaudeAgent(
+        api_key="k", base_url="http://127.0.0.1:9", backoff_base_s=1.0, backoff_max_s=5.0, seed=1
+    )
     waits = [agent._wait_s(k, None) for k in range(1, 7)]
     caps = [1, 2, 4, 5, 5, 5]
     assert all(c / 2 <= w <= c for w, c in zip(waits, caps, strict=True)), waits
@@ -503,7 +610,9 @@ def test_rejected_key_is_not_retried(api: MockAnthropic, rec: Recorder, fault: F
         agent_for(api).respond(first_request(), rec.ctx())
     msg = str(info.value)
     assert info.value.code == "auth"
-    assert "rejected the API key" in msg and "ANTHROPIC_API_KEY" in msg and "--agent scripted" in msg
+    assert (
+        "rejected the API key" in msg and "ANTHROPIC_API_KEY" in msg and "--agent scripted" in msg
+    )
     assert len(api.requests) == 1 and rec.warnings() == []
 
 
@@ -524,9 +633,15 @@ def test_not_found_names_the_model(api: MockAnthropic, rec: Recorder) -> None:
 
 
 ANTHROPIC_ENV = (
-    "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_PROFILE", "ANTHROPIC_CONFIG_DIR",
-    "ANTHROPIC_IDENTITY_TOKEN", "ANTHROPIC_IDENTITY_TOKEN_FILE", "ANTHROPIC_FEDERATION_RULE_ID",
-    "ANTHROPIC_ORGANIZATION_ID", "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_PROFILE",
+    "ANTHROPIC_CONFIG_DIR",
+    "ANTHROPIC_IDENTITY_TOKEN",
+    "ANTHROPIC_IDENTITY_TOKEN_FILE",
+    "ANTHROPIC_FEDERATION_RULE_ID",
+    "ANTHROPIC_ORGANIZATION_ID",
+    "ANTHROPIC_BASE_URL",
 )
 
 
@@ -552,7 +667,9 @@ def test_key_and_base_url_from_the_environment(
     reply = ClaudeAgent(**FAST).respond(first_request(), rec.ctx())
     assert reply.content == [{"type": "text", "text": "hello"}]
     headers = api.requests[0].headers
-    assert headers.get("x-api-key") == "test-key" or headers.get("authorization") == "Bearer test-key"
+    assert (
+        headers.get("x-api-key") == "test-key" or headers.get("authorization") == "Bearer test-key"
+    )
 
 
 def test_bad_settings_are_refused() -> None:
@@ -606,7 +723,12 @@ def test_only_a_cut_tool_use_leaves_a_note(api: MockAnthropic, rec: Recorder) ->
 
 
 def test_cut_tool_use_without_streaming(api: MockAnthropic, rec: Recorder) -> None:
-    api.add(Reply(blocks=[text_block("Hmm."), tool_use_block("python_expression", {})], stop_reason="max_tokens"))
+    api.add(
+        Reply(
+            blocks=[text_block("Hmm."), tool_use_block("python_expression", {})],
+            stop_reason="max_tokens",
+        )
+    )
     reply = agent_for(api, stream=False).respond(first_request(), rec.ctx())
     assert reply.content == [{"type": "text", "text": "Hmm."}]
     assert len(rec.warnings("incomplete_tool_use")) == 1

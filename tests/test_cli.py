@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.runlog import RunDir, RunLog
+from agentdeck.engine.log import RunDir, RunLog
+from agentdeck.tui.cli import app
 from tests.helpers import write_run
-from tui.cli import app
 
 runner = CliRunner()
 
@@ -66,18 +66,21 @@ def test_runs_table(tmp_path, seed_md):
     assert "broken.jsonl" in r.stderr
 
 
-@pytest.mark.parametrize(("args", "match"), [
-    (["replay", "/nonexistent.jsonl", "--no-ui"], "/nonexistent.jsonl: no such file"),
-    (["export", "{seed}", "--format", "pdf"], "--format pdf: expected md or jsonl"),
-    (["runs", "--log-dir", "/nonexistent", "--no-ui"], "no such directory"),
-    (["run", "no-such-task", "--no-ui"], "unknown task 'no-such-task'"),
-    (["run", "noisy-labels", "-T", "bogus=1", "--no-ui"], "has no parameter 'bogus'"),
-    (["run", "noisy-labels", "-T", "noise_rate=2", "--no-ui"], "noise_rate=2: must be between"),
-    (["run", "noisy-labels", "-T", "dataset", "--no-ui"], "-T dataset: expected key=value"),
-    (["run", "noisy-labels", "--agent", "gpt", "--no-ui"], "unknown agent 'gpt'"),
-    (["run", "noisy-labels", "--agent", "claude", "--no-ui"], "ANTHROPIC_API_KEY is not set"),
-    (["run", "noisy-labels", "--max-steps", "0", "--no-ui"], "--max-steps must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["replay", "/nonexistent.jsonl", "--no-ui"], "/nonexistent.jsonl: no such file"),
+        (["export", "{seed}", "--format", "pdf"], "--format pdf: expected md or jsonl"),
+        (["runs", "--log-dir", "/nonexistent", "--no-ui"], "no such directory"),
+        (["run", "no-such-task", "--no-ui"], "unknown task 'no-such-task'"),
+        (["run", "noisy-labels", "-T", "bogus=1", "--no-ui"], "has no parameter 'bogus'"),
+        (["run", "noisy-labels", "-T", "noise_rate=2", "--no-ui"], "noise_rate=2: must be between"),
+        (["run", "noisy-labels", "-T", "dataset", "--no-ui"], "-T dataset: expected key=value"),
+        (["run", "noisy-labels", "--agent", "gpt", "--no-ui"], "unknown agent 'gpt'"),
+        (["run", "noisy-labels", "--agent", "claude", "--no-ui"], "ANTHROPIC_API_KEY is not set"),
+        (["run", "noisy-labels", "--max-steps", "0", "--no-ui"], "--max-steps must be at least 1"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, match, seed_md, monkeypatch, tmp_path):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -100,13 +103,15 @@ def test_damaged_log_error_names_file_and_line(tmp_path):
 
 def test_console_script_as_a_subprocess(seed_md, tmp_path):
     exe = Path(sys.executable).parent / "agentdeck"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tui.cli"]
-    r = subprocess.run([*cmd, "replay", str(seed_md), "--no-ui"], capture_output=True,
-                       text=True, timeout=60)
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "agentdeck.tui.cli"]
+    r = subprocess.run(
+        [*cmd, "replay", str(seed_md), "--no-ui"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert "Step 20/20" in r.stdout
-    r = subprocess.run([*cmd, "export", str(tmp_path / "missing.md")], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [*cmd, "export", str(tmp_path / "missing.md")], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2
     assert "no such file" in r.stderr and "Traceback" not in r.stderr
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import datasets as D
-from engine.data import download as dl_mod
-from engine.data import fetch as fetch_mod
-from engine.data.sources import DatasetSource, RemoteFile
+from agentdeck.engine import datasets as D
+from agentdeck.engine.data import download as dl_mod
+from agentdeck.engine.data import fetch as fetch_mod
+from agentdeck.engine.data.sources import DatasetSource, RemoteFile
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if not SHARED.is_dir():
@@ -89,7 +89,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # keep test output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         st: ServerState = self.server.state  # type: ignore[attr-defined]
         name = self.path.lstrip("/")
         rng = self.headers.get("Range")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.events import (
+from agentdeck.engine.events import (
     EVENT_TYPES,
     SCHEMA,
     EventError,
@@ -13,7 +13,7 @@ from engine.events import (
     StepStart,
     event_from_dict,
 )
-from engine.runlog import encode_event
+from agentdeck.engine.log import encode_event
 
 
 def _min(etype: str) -> dict:
@@ -22,8 +22,7 @@ def _min(etype: str) -> dict:
         "run_start": {"run_id": "r", "task": "t", "agent": "a", "max_steps": 3, "prompt": "p"},
         "step_start": {"step": 1},
         "model_delta": {"step": 1, "block_index": 1, "text": "x"},
-        "model_response": {"step": 1, "message_id": "m", "stop_reason": "end_turn",
-                           "content": []},
+        "model_response": {"step": 1, "message_id": "m", "stop_reason": "end_turn", "content": []},
         "tool_call": {"step": 1, "call_id": "c", "name": "n", "input": {}, "block_index": 1},
         "tool_output_chunk": {"call_id": "c", "stream": "stdout", "text": "x"},
         "tool_result": {"step": 1, "call_id": "c"},
@@ -40,7 +39,7 @@ def _min(etype: str) -> dict:
 @pytest.mark.parametrize("etype", sorted(EVENT_TYPES))
 def test_every_type_round_trips(etype):
     ev = event_from_dict(_min(etype))
-    assert ev.TYPE == etype
+    assert etype == ev.TYPE
     again = event_from_dict(ev.to_dict())
     assert again == ev
 
@@ -49,7 +48,8 @@ def test_to_dict_starts_with_seq_t_type_and_step():
     d = StepStart(seq=4, t=2.0, step=7).to_dict()
     assert list(d)[:4] == ["seq", "t", "type", "step"]
     assert encode_event(StepStart(seq=4, t=2.0, step=7)).startswith(
-        '{"seq":4,"t":2.0,"type":"step_start","step":7')
+        '{"seq":4,"t":2.0,"type":"step_start","step":7'
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,8 @@ def test_usage_keys_and_content_blocks_checked():
 def test_error_located_reads_like_a_compiler_message():
     e = EventError("expected an integer, got a string", field="step", type="step_start")
     assert str(e.located(line=17, source="run.jsonl")) == (
-        "run.jsonl:17: step_start.step: expected an integer, got a string")
+        "run.jsonl:17: step_start.step: expected an integer, got a string"
+    )
 
 
 def test_live_only_events_are_not_persistent():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from engine.grader import (
+from agentdeck.engine.grader import (
     AllOf,
     AnyOf,
     SubmissionError,
@@ -18,7 +18,7 @@ from engine.grader import (
     resolve_submission,
     validate_indices,
 )
-from engine.metrics import detection_scores
+from agentdeck.engine.metrics import detection_scores
 
 
 @pytest.fixture
@@ -41,34 +41,66 @@ def test_valid_submission(work):
     assert submit(work, "empty.npy").size == 0
 
 
-@pytest.mark.parametrize(("setup", "name", "match"), [
-    (None, "predictions.npy", "does not exist in the working directory; save it first"),
-    (None, "", "must be a file name"),
-    (None, None, "must be a file name"),
-    (None, "../secret.npy", "outside the working directory"),
-    (None, "/etc/passwd.npy", "outside the working directory"),
-    (lambda w: (w / "p.txt").write_text("1,2"), "p.txt", "is not a .npy file"),
-    (lambda w: (w / "d.npy").mkdir(), "d.npy", "is not a regular file"),
-    (lambda w: os.symlink(w.parent / "outside.npy", w / "link.npy"), "link.npy",
-     "link to a file outside the working directory"),
-    (lambda w: (w / "bad.npy").write_bytes(b"not numpy"), "bad.npy", "no NumPy header"),
-    (lambda w: (w / "cut.npy").write_bytes(b"\x93NUMPY\x01\x00"), "cut.npy", "not a readable .npy"),
-    (lambda w: np.save(w / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True),
-     "obj.npy", "pickled, dtype=object"),
-    (lambda w: np.save(w / "m.npy", np.zeros(100, dtype=bool)), "m.npy",
-     r"boolean mask.*np.where\(mask\)\[0\]"),
-    (lambda w: np.save(w / "2d.npy", np.zeros((10, 2), dtype=int)), "2d.npy",
-     r"1-D array of indices, got shape \(10, 2\)"),
-    (lambda w: np.save(w / "s.npy", np.array(["a", "b"])), "s.npy", "integer indices, got dtype"),
-    (lambda w: np.save(w / "nan.npy", np.array([1.0, np.nan])), "nan.npy",
-     "contains NaN at position 1"),
-    (lambda w: np.save(w / "frac.npy", np.array([1.5])), "frac.npy", "whole-number indices"),
-    (lambda w: np.save(w / "big.npy", np.array([5, 100])), "big.npy",
-     r"predictions\[1\] = 100 is out of range: indices must be in \[0, 99\]"),
-    (lambda w: np.save(w / "neg.npy", np.array([-1])), "neg.npy", "out of range"),
-    (lambda w: np.save(w / "dup.npy", np.array([4, 4, 5])), "dup.npy",
-     r"1 duplicated indices \(e.g. 4\).*np.unique"),
-])
+@pytest.mark.parametrize(
+    ("setup", "name", "match"),
+    [
+        (None, "predictions.npy", "does not exist in the working directory; save it first"),
+        (None, "", "must be a file name"),
+        (None, None, "must be a file name"),
+        (None, "../secret.npy", "outside the working directory"),
+        (None, "/etc/passwd.npy", "outside the working directory"),
+        (lambda w: (w / "p.txt").write_text("1,2"), "p.txt", "is not a .npy file"),
+        (lambda w: (w / "d.npy").mkdir(), "d.npy", "is not a regular file"),
+        (
+            lambda w: os.symlink(w.parent / "outside.npy", w / "link.npy"),
+            "link.npy",
+            "link to a file outside the working directory",
+        ),
+        (lambda w: (w / "bad.npy").write_bytes(b"not numpy"), "bad.npy", "no NumPy header"),
+        (
+            lambda w: (w / "cut.npy").write_bytes(b"\x93NUMPY\x01\x00"),
+            "cut.npy",
+            "not a readable .npy",
+        ),
+        (
+            lambda w: np.save(w / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True),
+            "obj.npy",
+            "pickled, dtype=object",
+        ),
+        (
+            lambda w: np.save(w / "m.npy", np.zeros(100, dtype=bool)),
+            "m.npy",
+            r"boolean mask.*np.where\(mask\)\[0\]",
+        ),
+        (
+            lambda w: np.save(w / "2d.npy", np.zeros((10, 2), dtype=int)),
+            "2d.npy",
+            r"1-D array of indices, got shape \(10, 2\)",
+        ),
+        (
+            lambda w: np.save(w / "s.npy", np.array(["a", "b"])),
+            "s.npy",
+            "integer indices, got dtype",
+        ),
+        (
+            lambda w: np.save(w / "nan.npy", np.array([1.0, np.nan])),
+            "nan.npy",
+            "contains NaN at position 1",
+        ),
+        (lambda w: np.save(w / "frac.npy", np.array([1.5])), "frac.npy", "whole-number indices"),
+        (
+            lambda w: np.save(w / "big.npy", np.array([5, 100])),
+            "big.npy",
+            r"predictions\[1\] = 100 is out of range: indices must be in \[0, 99\]",
+        ),
+        (lambda w: np.save(w / "neg.npy", np.array([-1])), "neg.npy", "out of range"),
+        (
+            lambda w: np.save(w / "dup.npy", np.array([4, 4, 5])),
+            "dup.npy",
+            r"1 duplicated indices \(e.g. 4\).*np.unique",
+        ),
+    ],
+)
 def test_faults(work, setup, name, match):
     (work.parent / "outside.npy").write_bytes(b"")
     if setup:
@@ -98,13 +130,21 @@ def test_detection_scores_empty_prediction():
 
 
 def test_seed_pass_rule():
-    rule = AllOf((Threshold("f1", ">=", 0.65, "F1"),
-                  AnyOf((Threshold("precision", ">=", 0.55, "Precision"),
-                         Threshold("recall", ">=", 0.55, "Recall")))))
+    rule = AllOf(
+        (
+            Threshold("f1", ">=", 0.65, "F1"),
+            AnyOf(
+                (
+                    Threshold("precision", ">=", 0.55, "Precision"),
+                    Threshold("recall", ">=", 0.55, "Recall"),
+                )
+            ),
+        )
+    )
     assert rule.text() == "F1 >= 0.65 AND (Precision >= 0.55 OR Recall >= 0.55)"
     ok, checks = evaluate(rule, {"f1": 0.66, "precision": 0.5, "recall": 0.9})
-    assert ok and [c["met"] for c in checks] == [True, False, True]
+    assert ok and [c.met for c in checks] == [True, False, True]
     ok, _ = evaluate(rule, {"f1": 0.64, "precision": 0.9, "recall": 0.9})
     assert not ok
     ok, checks = evaluate(rule, {})
-    assert not ok and all(c["value"] is None for c in checks)
+    assert not ok and all(c.value is None for c in checks)

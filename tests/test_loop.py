@@ -6,12 +6,19 @@ import threading
 
 import pytest
 
-from engine.agents.base import AgentError, AgentReply
-from engine.bus import EventBus
-from engine.events import ErrorEvent, Grade, ModelResponse, StepStart, ToolCall, ToolResult
-from engine.loop import Limits, StepLoop
-from engine.runlog import RunDir
-from engine.tools import ToolOutcome, ToolSpec
+from agentdeck.engine.agents.base import AgentError, AgentReply
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import (
+    ErrorEvent,
+    Grade,
+    ModelResponse,
+    StepStart,
+    ToolCall,
+    ToolResult,
+)
+from agentdeck.engine.log import RunDir
+from agentdeck.engine.loop import Limits, StepLoop
+from agentdeck.engine.tools import ToolOutcome, ToolSpec
 
 
 class FakeAgent:
@@ -37,8 +44,13 @@ class FakeAgent:
             if b["type"] == "tool_use":
                 b.setdefault("id", f"toolu_{request.step}_{k}")
         stop = "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"
-        return AgentReply(message_id=f"msg_{request.step}", content=content, stop_reason=stop,
-                          usage=dict(self.usage), cost_usd=self.cost)
+        return AgentReply(
+            message_id=f"msg_{request.step}",
+            content=content,
+            stop_reason=stop,
+            usage=dict(self.usage),
+            cost_usd=self.cost,
+        )
 
     def close(self):
         pass
@@ -63,15 +75,20 @@ def make_tools(calls):
     def submit(inp, ctx):
         if inp["ok"] != "yes":
             return ToolOutcome(output={"error": "bad submission"}, error="bad submission")
-        return ToolOutcome(output={"message": "graded"},
-                           grade=Grade(metrics={"f1": 1.0}, passed=True))
+        return ToolOutcome(
+            output={"message": "graded"}, grade=Grade(metrics={"f1": 1.0}, passed=True)
+        )
 
     obj = {"type": "object"}
     return [
         ToolSpec("echo", "echo x", {**obj, "properties": {"x": {"type": "string"}}}, echo),
         ToolSpec("boom", "always fails", obj, boom),
-        ToolSpec("submit", "submit", {**obj, "properties": {"ok": {"type": "string"}},
-                                      "required": ["ok"]}, submit),
+        ToolSpec(
+            "submit",
+            "submit",
+            {**obj, "properties": {"ok": {"type": "string"}}, "required": ["ok"]},
+            submit,
+        ),
     ]
 
 
@@ -79,9 +96,17 @@ def run_loop(tmp_path, agent, *, max_steps=5, stop=None, **limits):
     events = []
     bus = EventBus([events.append])
     calls = []
-    loop = StepLoop(agent=agent, bus=bus, run_dir=RunDir.create(tmp_path, "r"), system="sys",
-                    prompt="do it", tools=make_tools(calls), submit_tool="submit",
-                    limits=Limits(max_steps=max_steps, **limits), stop=stop)
+    loop = StepLoop(
+        agent=agent,
+        bus=bus,
+        run_dir=RunDir.create(tmp_path, "r"),
+        system="sys",
+        prompt="do it",
+        tools=make_tools(calls),
+        submit_tool="submit",
+        limits=Limits(max_steps=max_steps, **limits),
+        stop=stop,
+    )
     outcome = loop.run()
     return outcome, events, loop
 
@@ -91,8 +116,17 @@ def test_submit_completes_and_grade_follows_the_result(tmp_path):
     outcome, events, loop = run_loop(tmp_path, agent)
     assert outcome.status == "completed" and outcome.grade.passed
     types = [e.TYPE for e in events]
-    assert types == ["step_start", "model_response", "tool_call", "tool_result",
-                     "step_start", "model_response", "tool_call", "tool_result", "grade"]
+    assert types == [
+        "step_start",
+        "model_response",
+        "tool_call",
+        "tool_result",
+        "step_start",
+        "model_response",
+        "tool_call",
+        "tool_result",
+        "grade",
+    ]
     call = next(e for e in events if isinstance(e, ToolCall))
     assert call.block_index == 2  # after the text block, as the seed counts
     assert outcome.totals.steps == 2 and outcome.totals.input_tokens == 20
@@ -114,8 +148,13 @@ def test_max_steps_and_reminders(tmp_path):
     outcome, events, loop = run_loop(tmp_path, agent, max_steps=4, remind_steps_left=2)
     assert outcome.status == "max_steps_reached"
     assert sum(isinstance(e, StepStart) for e in events) == 4
-    notes = [b["text"] for m in loop.messages if m["role"] == "user"
-             for b in m["content"] if b["type"] == "text" and "[agentdeck]" in b["text"]]
+    notes = [
+        b["text"]
+        for m in loop.messages
+        if m["role"] == "user"
+        for b in m["content"]
+        if b["type"] == "text" and "[agentdeck]" in b["text"]
+    ]
     assert notes == [
         "[agentdeck] 2 steps left. Save your result and call submit before the steps run out; "
         "an unsubmitted run fails.",
@@ -131,8 +170,16 @@ def test_reminders_off(tmp_path):
 
 
 def test_tool_errors_go_back_to_the_agent_and_the_run_goes_on(tmp_path):
-    agent = FakeAgent([[use("nope")], [use("boom")], [use("submit", ok="no")], [use("submit")],
-                       [use("echo", x=3)], [use("submit", ok="yes")]])
+    agent = FakeAgent(
+        [
+            [use("nope")],
+            [use("boom")],
+            [use("submit", ok="no")],
+            [use("submit")],
+            [use("echo", x=3)],
+            [use("submit", ok="yes")],
+        ]
+    )
     outcome, events, loop = run_loop(tmp_path, agent, max_steps=6)
     assert outcome.status == "completed"
     results = [e for e in events if isinstance(e, ToolResult)]
@@ -143,8 +190,9 @@ def test_tool_errors_go_back_to_the_agent_and_the_run_goes_on(tmp_path):
     assert "must be of type string" in results[4].error
     crash = [e for e in events if isinstance(e, ErrorEvent)]
     assert len(crash) == 1 and crash[0].code == "tool_crash" and crash[0].recoverable
-    errs = [b for m in loop.messages if m["role"] == "user" for b in m["content"]
-            if b.get("is_error")]
+    errs = [
+        b for m in loop.messages if m["role"] == "user" for b in m["content"] if b.get("is_error")
+    ]
     assert len(errs) == 5
 
 
@@ -162,11 +210,14 @@ def test_agent_error_ends_with_error(tmp_path):
     assert isinstance(events[-1], ErrorEvent) and events[-1].code == "api"
 
 
-@pytest.mark.parametrize(("limits", "match"), [
-    ({"token_limit": 40}, "token limit of 40 reached"),
-    ({"cost_limit_usd": 0.25}, "cost limit of $0.25 reached"),
-    ({"wall_time_s": 1e-9}, "wall time limit"),
-])
+@pytest.mark.parametrize(
+    ("limits", "match"),
+    [
+        ({"token_limit": 40}, "token limit of 40 reached"),
+        ({"cost_limit_usd": 0.25}, "cost limit of $0.25 reached"),
+        ({"wall_time_s": 1e-9}, "wall time limit"),
+    ],
+)
 def test_limits(tmp_path, limits, match):
     agent = FakeAgent([[use("echo", x="a")]], cost=0.1)
     outcome, events, _ = run_loop(tmp_path, agent, max_steps=10, **limits)

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from engine.events import Grade, ModelResponse, RunEnd, ToolCall, ToolResult
-from engine.markdown import MarkdownError, export_markdown, import_markdown
-from engine.runlog import RunLog
+from agentdeck.engine.events import Grade, ModelResponse, RunEnd, ToolCall, ToolResult
+from agentdeck.engine.log import RunLog
+from agentdeck.engine.log.markdown import MarkdownError, export_markdown, import_markdown
 from tests.helpers import write_run
 
 # What the seed says about its 20 steps: (message id suffix, input tokens, output tokens, K).
@@ -36,13 +36,12 @@ def test_seed_imports_completely(seed_md):
     calls = [e for e in events if isinstance(e, ToolCall)]
     results = [e for e in events if isinstance(e, ToolResult)]
     assert len(responses) == len(calls) == len(results) == 20
-    assert all(r.message_id.startswith("msg_01") and r.stop_reason == "tool_use"
-               for r in responses)
+    assert all(r.message_id.startswith("msg_01") and r.stop_reason == "tool_use" for r in responses)
     for step, (mid, tin, tout, k) in SEED_STEPS.items():
         rec = log.step(step)
         assert rec.response.message_id == mid
-        assert rec.response.usage["input_tokens"] == tin
-        assert rec.response.usage["output_tokens"] == tout
+        assert rec.response.usage.input_tokens == tin
+        assert rec.response.usage.output_tokens == tout
         assert rec.calls[0].call.block_index == k
     first = log.step(1).calls[0]
     assert first.call.name == "load_corrupted_dataset" and first.call.input == {}
@@ -52,7 +51,7 @@ def test_seed_imports_completely(seed_md):
     assert log.step(2).calls[0].result.output["error"] is None
     assert log.step(2).text.startswith("Good! The dataset is loaded.")
     assert log.step(4).text == ""
-    assert sum(r.usage["input_tokens"] for r in responses) == log.totals().input_tokens
+    assert sum(r.usage.input_tokens for r in responses) == log.totals().input_tokens
     assert log.status == "max_steps_reached"
     g = log.grade
     assert isinstance(g, Grade) and g.passed is False and g.submitted is False
@@ -78,7 +77,7 @@ def test_jsonl_run_exports_and_reimports(tmp_path):
     log = RunLog.open(back)
     assert log.step_numbers == [1, 2, 3]
     rec = log.step(3)
-    assert rec.response.usage["cache_read_input_tokens"] == 50
+    assert rec.response.usage.cache_read_input_tokens == 50
     assert rec.response.cost_usd == pytest.approx(0.003)
     assert rec.calls[0].call.input == {"code": "print(3)"}
     assert log.grade.passed is True and log.grade.metrics["f1"] == 0.9
@@ -87,7 +86,7 @@ def test_jsonl_run_exports_and_reimports(tmp_path):
 
 
 def test_backticks_in_output_do_not_break_fences(tmp_path):
-    from engine.markdown import _fence
+    from agentdeck.engine.log.markdown import _fence
 
     block = _fence("a ``` b", "json")
     assert block.startswith("````json\n") and block.endswith("\n````")
@@ -99,14 +98,20 @@ def _damage(seed_md, old: str, new: str, count: int = 1) -> str:
     return text.replace(old, new, count)
 
 
-@pytest.mark.parametrize(("old", "new", "match"), [
-    ("# Agent Run Log", "# Something else", "expected '# Agent Run Log'"),
-    ("- ID: `msg_013RVYrMLmbMdZA3yENiect6`\n", "", "step 4 has no '- ID:' line"),
-    ("- Input Tokens: 2457", "- Input Tokens: lots", "step 4: Input Tokens 'lots' is not a "
-     "number"),
-    ("**Max Steps:** 20", "**Max Steps:** twenty", "Max Steps 'twenty' is not a number"),
-    ("## Initial Prompt", "## Prompt", "expected '## Initial Prompt'"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        ("# Agent Run Log", "# Something else", "expected '# Agent Run Log'"),
+        ("- ID: `msg_013RVYrMLmbMdZA3yENiect6`\n", "", "step 4 has no '- ID:' line"),
+        (
+            "- Input Tokens: 2457",
+            "- Input Tokens: lots",
+            "step 4: Input Tokens 'lots' is not a number",
+        ),
+        ("**Max Steps:** 20", "**Max Steps:** twenty", "Max Steps 'twenty' is not a number"),
+        ("## Initial Prompt", "## Prompt", "expected '## Initial Prompt'"),
+    ],
+)
 def test_damaged_seed_gives_a_located_error(seed_md, old, new, match):
     with pytest.raises(MarkdownError, match=match):
         import_markdown(_damage(seed_md, old, new), source="seed.md")
@@ -115,8 +120,11 @@ def test_damaged_seed_gives_a_located_error(seed_md, old, new, match):
 def test_truncated_seed_names_the_unclosed_block(seed_md):
     text = seed_md.read_text()
     cut = text[: text.index("X_train_t shape: torch.Size")]
-    with pytest.raises(MarkdownError, match=r"seed.md:\d+: code block for step 3 tool call "
-                                            r"output opened at line \d+ is never closed"):
+    with pytest.raises(
+        MarkdownError,
+        match=r"seed.md:\d+: code block for step 3 tool call "
+        r"output opened at line \d+ is never closed",
+    ):
         import_markdown(cut, source="seed.md")
 
 

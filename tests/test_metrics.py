@@ -1,4 +1,4 @@
-"""engine.metrics against scikit-learn (where it has the metric) and hand computations."""
+"""agentdeck.engine.metrics against scikit-learn (where it has the metric) and hand computations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from engine import metrics as m
+from agentdeck.engine import metrics as m
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -23,12 +23,15 @@ def test_classification_metrics_match_sklearn(labels: tuple[np.ndarray, np.ndarr
     np.testing.assert_array_equal(m.confusion_matrix(t, p), skm.confusion_matrix(t, p))
     assert m.macro_f1(t, p) == pytest.approx(skm.f1_score(t, p, average="macro"))
     assert m.macro_f1(t, p, 5) == pytest.approx(
-        skm.f1_score(t, p, average="macro", labels=range(5)))
+        skm.f1_score(t, p, average="macro", labels=range(5))
+    )
     assert m.micro_f1(t, p) == pytest.approx(skm.f1_score(t, p, average="micro"))
-    np.testing.assert_allclose(m.per_class_recall(t, p, 5),
-                               skm.recall_score(t, p, average=None, labels=range(5)))
-    np.testing.assert_allclose(m.per_class_precision(t, p, 5),
-                               skm.precision_score(t, p, average=None, labels=range(5)))
+    np.testing.assert_allclose(
+        m.per_class_recall(t, p, 5), skm.recall_score(t, p, average=None, labels=range(5))
+    )
+    np.testing.assert_allclose(
+        m.per_class_precision(t, p, 5), skm.precision_score(t, p, average=None, labels=range(5))
+    )
     tb, pb = (t > 2).astype(int), (p > 2).astype(int)
     s = m.binary_scores(tb, pb)
     assert s["precision"] == pytest.approx(skm.precision_score(tb, pb))
@@ -42,14 +45,18 @@ def test_class_never_predicted_and_absent_class() -> None:
     kw = {"zero_division": 0}
     np.testing.assert_allclose(
         m.per_class_precision(t, p, 4),
-        skm.precision_score(t, p, average=None, labels=range(4), **kw))
-    np.testing.assert_allclose(m.per_class_recall(t, p, 4),
-                               skm.recall_score(t, p, average=None, labels=range(4), **kw))
+        skm.precision_score(t, p, average=None, labels=range(4), **kw),
+    )
+    np.testing.assert_allclose(
+        m.per_class_recall(t, p, 4), skm.recall_score(t, p, average=None, labels=range(4), **kw)
+    )
     assert m.macro_f1(t, p) == pytest.approx(skm.f1_score(t, p, average="macro", **kw))
     assert m.macro_f1(t, p, 4) == pytest.approx(
-        skm.f1_score(t, p, average="macro", labels=range(4), **kw))
-    np.testing.assert_array_equal(m.confusion_matrix(t, p, 4),
-                                  skm.confusion_matrix(t, p, labels=range(4)))
+        skm.f1_score(t, p, average="macro", labels=range(4), **kw)
+    )
+    np.testing.assert_array_equal(
+        m.confusion_matrix(t, p, 4), skm.confusion_matrix(t, p, labels=range(4))
+    )
     # nothing predicted positive: precision and F1 are 0, as sklearn with zero_division=0
     s = m.binary_scores([1, 0, 1], [0, 0, 0])
     assert s == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "tp": 0, "fp": 0, "fn": 2}
@@ -93,11 +100,13 @@ def test_threshold_search_matches_seed_loop_and_exact_is_no_worse() -> None:
     assert got["threshold"] == pytest.approx(want_t)
     assert got["f1"] == pytest.approx(want_f)
     assert got["f1"] == pytest.approx(
-        skm.f1_score(t, (s > got["threshold"]).astype(int), average="micro"))
+        skm.f1_score(t, (s > got["threshold"]).astype(int), average="micro")
+    )
     exact = m.search_threshold(t, s)
     assert exact["f1"] >= got["f1"] - 1e-12
     assert exact["f1"] == pytest.approx(
-        skm.f1_score(t, (s > exact["threshold"]).astype(int), average="micro"))
+        skm.f1_score(t, (s > exact["threshold"]).astype(int), average="micro")
+    )
     # the exact search is exhaustive: no cut of the sorted scores does better
     cuts = np.unique(s)
     assert exact["f1"] >= _brute_threshold(t, s, np.concatenate([[-1.0], cuts]))[1] - 1e-12
@@ -176,7 +185,8 @@ def test_temperature_scaling_lowers_nll_and_keeps_argmax() -> None:
     before, after = m.nll(m.softmax(over), y), m.nll(m.softmax(over, t), y)
     assert after < before - 0.1
     assert m.expected_calibration_error(m.softmax(over, t), y) < m.expected_calibration_error(
-        m.softmax(over), y)
+        m.softmax(over), y
+    )
     np.testing.assert_array_equal(m.softmax(over, t).argmax(1), over.argmax(1))
     # log-probabilities give the same temperature as logits
     assert m.fit_temperature(np.log(m.softmax(over)), y) == pytest.approx(t, rel=1e-4)
@@ -194,26 +204,12 @@ def test_fit_temperature_rejects_bad_input() -> None:
         m.fit_temperature(np.zeros((2, 2)), [0, 1], bounds=(2.0, 1.0))
 
 
-def test_agent_loop_proxy_hand_example() -> None:
-    p = np.array([[0.6, 0.1, 0.1, 0.1, 0.1],   # scope 0.1 + 0.2 = 0.3
-                  [0.0, 0.2, 0.0, 0.0, 0.8]])  # scope 0.2 + 1.6 = 1.8
-    r = m.agent_loop_proxy(p, budget=2)
-    assert r["regeneration_scope"] == pytest.approx((0.3 + 1.8) / 2)
-    assert r["mean_files_touched"] == pytest.approx(((1 + 4.5 * 0.3) + (1 + 4.5 * 1.8)) / 2)
-    # p_success 0.8 and 0.9; two tries: 1 - 0.2^2 = 0.96, 1 - 0.1^2 = 0.99
-    assert r["pass_at_budget_expected"] == pytest.approx((0.96 + 0.99) / 2)
-    assert r["budget_iters"] == 2
-    # the seed's 30 tries saturate: any row gives p_success >= 0.6, so 1 - 0.4^30 ~ 1
-    assert m.agent_loop_proxy(p)["pass_at_budget_expected"] == pytest.approx(1.0)
-
-
 def test_classification_summary_is_consistent() -> None:
     p, y = _random_probs(7)
     s = m.classification_summary(p, y)
     pred = p.argmax(1)
     assert s["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
-    assert s["macro_f1"] == pytest.approx(skm.f1_score(y, pred, average="macro",
-                                                       labels=range(5)))
+    assert s["macro_f1"] == pytest.approx(skm.f1_score(y, pred, average="macro", labels=range(5)))
     assert np.array(s["confusion_matrix"]).sum() == len(y)
     assert sum(r["count"] for r in s["reliability"]) == len(y)
     assert s["ece"] == pytest.approx(m.expected_calibration_error(p, y))

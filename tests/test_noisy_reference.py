@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.trainer import pick_device
-from tasks.noisy_labels.reference import (
+from agentdeck.engine.trainer import pick_device
+from agentdeck.tasks.noisy_labels.reference import (
     detect_noisy,
     detection_code,
     estimate_transition,
@@ -147,7 +147,7 @@ def test_detection_code_runs_in_a_sandbox_like_namespace(digits, tmp_path, monke
     code = detection_code(folds=3, epochs=8, seed=1, output="flagged.npy")
     compile(code, "<detection_code>", "exec")
     namespace = {"X_train": X, "y_train": y_noisy, "X_test": None, "y_test": None}
-    exec(code, namespace)  # noqa: S102 - this is what the sandbox does with it
+    exec(code, namespace)
     saved = np.load(tmp_path / "flagged.npy")
     assert saved.dtype == np.int64
     assert passes(scores(saved, true))

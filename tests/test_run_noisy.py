@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from mock_anthropic import MockAnthropic, Reply
 from typer.testing import CliRunner
 
-from engine.events import Artifact, Grade, ModelResponse, RunEnd, ToolResult
-from engine.runlog import RunLog
-from engine.runner import RunConfig, execute, prepare
-from tui.cli import app
+from agentdeck.engine.events import Artifact, Grade, ModelResponse, RunEnd, ToolResult
+from agentdeck.engine.log import RunLog
+from agentdeck.engine.run import Run, RunConfig, execute, prepare
+from agentdeck.tui.cli import app
+
+from mock_anthropic import MockAnthropic, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(600)
@@ -33,8 +34,7 @@ pytestmark = pytest.mark.timeout(600)
 def _kernel_children_gone(pids: list[int]) -> bool:
     deadline = time.time() + 10
     while time.time() < deadline:
-        if not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
-                   for p in pids):
+        if not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids):
             return True
         time.sleep(0.1)
     return False
@@ -47,12 +47,19 @@ def digits_run(tmp_path_factory):
     events = []
     pids = []
 
-    def on_started(run_dir, bus, sandbox):
-        pids.append(sandbox.pid)
+    def sink(ev):
+        events.append(ev)
+        if ev.TYPE == "step_start" and not pids:
+            pids.append(run.sandbox.pid)
 
-    cfg = RunConfig(task="noisy-labels", params={"dataset": "digits", "seed": "7"},
-                    agent="scripted", log_dir=log_dir)
-    result = execute(prepare(cfg), sinks=[events.append], on_started=on_started)
+    cfg = RunConfig(
+        task="noisy-labels",
+        params={"dataset": "digits", "seed": "7"},
+        agent="scripted",
+        log_dir=log_dir,
+    )
+    run = Run(prepare(cfg), sinks=[sink])
+    result = run.run()
     return result, events, pids
 
 
@@ -83,17 +90,27 @@ def test_secrets_are_not_in_the_sandbox_and_revealed_after_grading(digits_run):
     result, events, _ = digits_run
     rd = result.run_dir
     data = rd.work / ".agentdeck_data"
-    assert sorted(p.name for p in data.iterdir()) == ["X_test.npy", "X_train.npy",
-                                                       "y_test.npy", "y_train.npy"]
+    assert sorted(p.name for p in data.iterdir()) == [
+        "X_test.npy",
+        "X_train.npy",
+        "y_test.npy",
+        "y_train.npy",
+    ]
     grade_i = next(i for i, e in enumerate(events) if isinstance(e, Grade))
-    art_i = next(i for i, e in enumerate(events) if isinstance(e, Artifact)
-                 and e.name == "true noisy indices")
-    submit_i = next(i for i, e in enumerate(events) if isinstance(e, ToolResult)
-                    and e.name == "submit_predictions")
+    art_i = next(
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, Artifact) and e.name == "true noisy indices"
+    )
+    submit_i = next(
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, ToolResult) and e.name == "submit_predictions"
+    )
     assert submit_i < grade_i < art_i  # revealed only once the submission was graded
     true_idx = np.load(rd.path / events[art_i].path)
     y_noisy = np.load(data / "y_train.npy")
-    from engine.datasets import load_image_dataset
+    from agentdeck.engine.datasets import load_image_dataset
 
     clean = load_image_dataset("digits").y_train
     assert np.array_equal(np.flatnonzero(y_noisy != clean), true_idx)
@@ -109,9 +126,13 @@ def test_no_process_survives_the_run(digits_run):
 
 
 def test_hidden_seed_and_rate_when_random(tmp_path):
-    cfg = RunConfig(task="noisy-labels", params={"dataset": "digits", "n_train": "300"},
-                    agent="replay:" + str(_write_replay_log(tmp_path, ["1 + 1"])),
-                    log_dir=tmp_path / "logs", max_steps=2)
+    cfg = RunConfig(
+        task="noisy-labels",
+        params={"dataset": "digits", "n_train": "300"},
+        agent="replay:" + str(_write_replay_log(tmp_path, ["1 + 1"])),
+        log_dir=tmp_path / "logs",
+        max_steps=2,
+    )
     events = []
     result = execute(prepare(cfg), sinks=[events.append])
     assert result.status == "max_steps_reached"  # two steps, no submission
@@ -127,18 +148,25 @@ def test_hidden_seed_and_rate_when_random(tmp_path):
 
 def _write_replay_log(tmp_path: Path, codes: list[str], name: str = "replay.md") -> Path:
     """A seed-format markdown log whose steps load the data then run ``codes``."""
-    steps = ["### Step 1\n\n**API Response:**\n- ID: `msg_a`\n- Stop Reason: `tool_use`\n"
-             "- Input Tokens: 10\n- Output Tokens: 5\n\n#### Tool Call 1: "
-             "`load_corrupted_dataset`\n\n**Input:**\n\n```json\n{}\n```\n\n---\n"]
+    steps = [
+        "### Step 1\n\n**API Response:**\n- ID: `msg_a`\n- Stop Reason: `tool_use`\n"
+        "- Input Tokens: 10\n- Output Tokens: 5\n\n#### Tool Call 1: "
+        "`load_corrupted_dataset`\n\n**Input:**\n\n```json\n{}\n```\n\n---\n"
+    ]
     for i, code in enumerate(codes, start=2):
-        steps.append(f"### Step {i}\n\n**API Response:**\n- ID: `msg_{i}`\n- Stop Reason: "
-                     "`tool_use`\n- Input Tokens: 10\n- Output Tokens: 5\n\n#### Tool Call 1: "
-                     f"`python_expression`\n\n**Input:**\n\n```python\n{code}\n```\n\n---\n")
-    text = ("# Agent Run Log\n\n**Timestamp:** 2025-11-08T23:11:27\n\n**Model:** replay\n\n"
-            f"**Max Steps:** {len(codes) + 1}\n\n**Completion Status:** max_steps_reached\n\n"
-            "## Initial Prompt\n\n```\nfind the noisy labels\n```\n\n## Execution Steps\n\n"
-            + "\n".join(steps) + "\n## Final Result\n\n*No result submitted*\n\n## Grading\n\n"
-            "**Success:** False\n")
+        steps.append(
+            f"### Step {i}\n\n**API Response:**\n- ID: `msg_{i}`\n- Stop Reason: "
+            "`tool_use`\n- Input Tokens: 10\n- Output Tokens: 5\n\n#### Tool Call 1: "
+            f"`python_expression`\n\n**Input:**\n\n```python\n{code}\n```\n\n---\n"
+        )
+    text = (
+        "# Agent Run Log\n\n**Timestamp:** 2025-11-08T23:11:27\n\n**Model:** replay\n\n"
+        f"**Max Steps:** {len(codes) + 1}\n\n**Completion Status:** max_steps_reached\n\n"
+        "## Initial Prompt\n\n```\nfind the noisy labels\n```\n\n## Execution Steps\n\n"
+        + "\n".join(steps)
+        + "\n## Final Result\n\n*No result submitted*\n\n## Grading\n\n"
+        "**Success:** False\n"
+    )
     p = tmp_path / name
     p.write_text(text)
     return p
@@ -146,16 +174,23 @@ def _write_replay_log(tmp_path: Path, codes: list[str], name: str = "replay.md")
 
 def test_replay_of_the_seed_reissues_its_calls(tmp_path):
     """replay:LOG re-runs a recorded run's tool calls against a fresh sandbox."""
-    codes = ["print(X_train.shape, y_train[:5])", "undefined_name",
-             "import numpy as np\nnp.save('predictions.npy', np.arange(10))"]
+    codes = [
+        "print(X_train.shape, y_train[:5])",
+        "undefined_name",
+        "import numpy as np\nnp.save('predictions.npy', np.arange(10))",
+    ]
     log = _write_replay_log(tmp_path, codes)
-    cfg = RunConfig(task="noisy-labels", params={"dataset": "digits", "seed": "1"},
-                    agent=f"replay:{log}", log_dir=tmp_path / "logs")
+    cfg = RunConfig(
+        task="noisy-labels",
+        params={"dataset": "digits", "seed": "1"},
+        agent=f"replay:{log}",
+        log_dir=tmp_path / "logs",
+    )
     events = []
     result = execute(prepare(cfg), sinks=[events.append])
     results = [e for e in events if isinstance(e, ToolResult)]
     assert results[0].output["train_size"] > 0
-    from engine.datasets import load_image_dataset
+    from agentdeck.engine.datasets import load_image_dataset
 
     n = len(load_image_dataset("digits").y_train)
     assert f"({n}, 64)" in results[1].output["result"]
@@ -165,8 +200,20 @@ def test_replay_of_the_seed_reissues_its_calls(tmp_path):
 
 
 def test_cli_headless_json(tmp_path):
-    r = CliRunner().invoke(app, ["run", "noisy-labels", "-T", "dataset=digits", "-T", "seed=3",
-                                 "--log-dir", str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "noisy-labels",
+            "-T",
+            "dataset=digits",
+            "-T",
+            "seed=3",
+            "--log-dir",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert lines[0]["type"] == "run_start" and lines[-1]["type"] == "run_end"
@@ -186,15 +233,38 @@ def _claude_policy():
         "np.save('predictions.npy', np.sort(idx))\nprint(len(idx))"
     )
     plan = [
-        Reply.tool("load_corrupted_dataset", {}, text="Loading the data.",
-                   usage={"input_tokens": 1400, "output_tokens": 70,
-                          "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 0}),
-        Reply.tool("python_expression", {"code": detector}, text="Out-of-fold probabilities.",
-                   usage={"input_tokens": 300, "output_tokens": 250,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1200}),
-        Reply.tool("submit_predictions", {"predictions_file": "predictions.npy"},
-                   usage={"input_tokens": 200, "output_tokens": 40,
-                          "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1500}),
+        Reply.tool(
+            "load_corrupted_dataset",
+            {},
+            text="Loading the data.",
+            usage={
+                "input_tokens": 1400,
+                "output_tokens": 70,
+                "cache_creation_input_tokens": 1200,
+                "cache_read_input_tokens": 0,
+            },
+        ),
+        Reply.tool(
+            "python_expression",
+            {"code": detector},
+            text="Out-of-fold probabilities.",
+            usage={
+                "input_tokens": 300,
+                "output_tokens": 250,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 1200,
+            },
+        ),
+        Reply.tool(
+            "submit_predictions",
+            {"predictions_file": "predictions.npy"},
+            usage={
+                "input_tokens": 200,
+                "output_tokens": 40,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 1500,
+            },
+        ),
     ]
     return plan
 
@@ -204,9 +274,22 @@ def test_claude_run_against_the_mock_api(tmp_path, monkeypatch):
     with MockAnthropic(plan) as api:
         for k, v in api.env().items():
             monkeypatch.setenv(k, v)
-        r = CliRunner().invoke(app, ["run", "noisy-labels", "-T", "dataset=digits",
-                                     "-T", "seed=5", "--agent", "claude", "--no-ui",
-                                     "--log-dir", str(tmp_path)])
+        r = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "noisy-labels",
+                "-T",
+                "dataset=digits",
+                "-T",
+                "seed=5",
+                "--agent",
+                "claude",
+                "--no-ui",
+                "--log-dir",
+                str(tmp_path),
+            ],
+        )
         api.assert_valid()
     assert r.exit_code == 0, r.output
     log = RunLog.open(next(tmp_path.glob("*/events.jsonl")))
@@ -216,8 +299,7 @@ def test_claude_run_against_the_mock_api(tmp_path, monkeypatch):
     assert (t.input_tokens, t.output_tokens) == (1900, 360)
     assert (t.cache_creation_input_tokens, t.cache_read_input_tokens) == (1200, 2700)
     per_step = [log.step(n).response for n in log.step_numbers]
-    assert all(isinstance(x, ModelResponse) and x.message_id.startswith("msg_")
-               for x in per_step)
+    assert all(isinstance(x, ModelResponse) and x.message_id.startswith("msg_") for x in per_step)
     assert t.cost_usd == pytest.approx(sum(x.cost_usd for x in per_step))
     # the tool results went back to the model with the matching ids
     last = api.requests[-1].body["messages"]
@@ -225,14 +307,31 @@ def test_claude_run_against_the_mock_api(tmp_path, monkeypatch):
 
 
 def test_ctrl_c_interrupts_a_running_tool(tmp_path):
-    log = _write_replay_log(tmp_path, ["import time\nprint('sleeping', flush=True)\n"
-                                       "time.sleep(120)"])
+    log = _write_replay_log(
+        tmp_path, ["import time\nprint('sleeping', flush=True)\ntime.sleep(120)"]
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     exe = Path(sys.executable).parent / "agentdeck"
-    proc = subprocess.Popen([str(exe), "run", "noisy-labels", "-T", "dataset=digits",
-                             "-T", "n_train=200", "--agent", f"replay:{log}", "--no-ui",
-                             "--log-dir", str(tmp_path / "logs")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "run",
+            "noisy-labels",
+            "-T",
+            "dataset=digits",
+            "-T",
+            "n_train=200",
+            "--agent",
+            f"replay:{log}",
+            "--no-ui",
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.time() + 120
         events_path = None
@@ -255,7 +354,7 @@ def test_ctrl_c_interrupts_a_running_tool(tmp_path):
     rl = RunLog.open(events_path)
     assert rl.status == "interrupted"
     end = rl.end
-    assert isinstance(end, RunEnd) and end.totals["steps"] == 2
+    assert isinstance(end, RunEnd) and end.totals is not None and end.totals.steps == 2
     rec = rl.step(2)
     assert rec.calls[0].result is not None  # the interrupted call still has its result
     assert _kernel_children_gone(kernel_pids)
@@ -268,8 +367,12 @@ def test_fork_a_run_at_step_n_to_claude(tmp_path, monkeypatch):
     with MockAnthropic(plan) as api:
         for k, v in api.env().items():
             monkeypatch.setenv(k, v)
-        cfg = RunConfig(task="noisy-labels", params={"dataset": "digits", "seed": "5"},
-                        agent=f"replay:{log}@1", log_dir=tmp_path / "logs")
+        cfg = RunConfig(
+            task="noisy-labels",
+            params={"dataset": "digits", "seed": "5"},
+            agent=f"replay:{log}@1",
+            log_dir=tmp_path / "logs",
+        )
         events = []
         result = execute(prepare(cfg), sinks=[events.append])
         api.assert_valid()

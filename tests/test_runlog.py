@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.bus import EventBus
-from engine.events import ModelDelta, StepStart
-from engine.runlog import LogError, LogWriter, RunDir, RunLog, new_run_id
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import ModelDelta, StepStart
+from agentdeck.engine.log import LogError, LogWriter, RunDir, RunLog, new_run_id
 from tests.helpers import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,8 +121,9 @@ def test_line_with_invalid_fields_is_reported_when_its_step_is_read(tmp_path):
     log = RunLog.open(p)
     rec = log.step(2)
     assert rec.response is None
-    assert any("model_response.message_id: expected a string, got an integer" in x
-               for x in rec.problems)
+    assert any(
+        "model_response.message_id: expected a string, got an integer" in x for x in rec.problems
+    )
 
 
 def test_unknown_schema_version(tmp_path):
@@ -140,12 +141,15 @@ def test_empty_file(tmp_path):
         RunLog.open(p)
 
 
-@pytest.mark.parametrize("content", [
-    b"hello world\nthis is a text file\n",
-    b"[1, 2, 3]\n",
-    b'{"name": "a json object but not an event"}\n',
-    b"\x00\x01\x02binary",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"hello world\nthis is a text file\n",
+        b"[1, 2, 3]\n",
+        b'{"name": "a json object but not an event"}\n',
+        b"\x00\x01\x02binary",
+    ],
+)
 def test_not_a_log(tmp_path, content):
     p = tmp_path / "x.jsonl"
     p.write_bytes(content)
@@ -158,8 +162,11 @@ def test_first_event_must_be_run_start(tmp_path):
     write_run(p)
     lines = p.read_text().splitlines(keepends=True)
     p.write_text("".join(lines[1:]))
-    with pytest.raises(LogError, match=r":1: not an agentdeck log: the first event is "
-                                       r"'step_start'"):
+    with pytest.raises(
+        LogError,
+        match=r":1: not an agentdeck log: the first event is "
+        r"'step_start'",
+    ):
         RunLog.open(p)
 
 
@@ -232,9 +239,9 @@ def test_lines_written_by_other_tools_are_indexed(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from engine.bus import EventBus
-    from engine.events import RunStart, StepStart, ToolOutputChunk
-    from engine.runlog import LogWriter
+    from agentdeck.engine.bus import EventBus
+    from agentdeck.engine.events import RunStart, StepStart, ToolOutputChunk
+    from agentdeck.engine.log import LogWriter
     bus = EventBus([LogWriter({path!r})])
     bus.emit(RunStart(run_id="k", task="t", agent="a", max_steps=10**6, prompt="p"))
     s = 0
@@ -249,8 +256,11 @@ WRITER = textwrap.dedent("""
 
 def test_kill_9_leaves_every_earlier_event_readable(tmp_path):
     p = tmp_path / "events.jsonl"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(p))],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(p))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)

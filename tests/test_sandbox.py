@@ -18,14 +18,19 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.bus import EventBus
-from engine.events import Artifact, Event, Metric, ToolOutputChunk, WarningEvent
-from engine.runlog import RunDir
-from engine.sandbox import ExecResult, Sandbox, SandboxError, python_expression_tool
-from engine.sandbox.env import is_allowed, kernel_env, looks_secret
-from engine.sandbox.helpers import log_metric, metric_payload, set_fallback_sink
-from engine.sandbox.truncate import CarriageReturns, HeadTail, omitted_line, truncate_middle
-from engine.tools import ToolContext
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import Artifact, Event, Metric, ToolOutputChunk, WarningEvent
+from agentdeck.engine.log import RunDir
+from agentdeck.engine.sandbox import ExecResult, Sandbox, SandboxError, python_expression_tool
+from agentdeck.engine.sandbox.env import is_allowed, kernel_env, looks_secret
+from agentdeck.engine.sandbox.helpers import log_metric, metric_payload, set_fallback_sink
+from agentdeck.engine.sandbox.truncate import (
+    CarriageReturns,
+    HeadTail,
+    omitted_line,
+    truncate_middle,
+)
+from agentdeck.engine.tools import ToolContext
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
 
@@ -117,7 +122,7 @@ def test_metric_helper_is_preloaded_and_goes_to_on_metric(sb: Sandbox) -> None:
     got: list[dict] = []
     r = sb.execute(
         "print('a')\nlog_metric('loss', np.float32(0.25), step=7, x=2)\n"
-        "from engine.sandbox.helpers import log_metric as lm\nlm('acc', 0.9)",
+        "from agentdeck.engine.sandbox.helpers import log_metric as lm\nlm('acc', 0.9)",
         on_metric=got.append,
     )
     assert r.status == "ok", r.error
@@ -356,7 +361,7 @@ def test_shutdown_leaves_no_process(tmp_path: Path) -> None:
 ENGINE = """
 import sys, time
 from pathlib import Path
-from engine.sandbox import Sandbox
+from agentdeck.engine.sandbox import Sandbox
 box = Sandbox(Path(sys.argv[1]) / "w", home_dir=Path(sys.argv[1]) / "h",
               tmp_dir=Path(sys.argv[1]) / "t")
 box.start()

@@ -3,14 +3,20 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from engine.sysmetrics import SystemSampler
+from agentdeck.engine.sysmetrics import SystemSampler
 
 
 def test_sampler_follows_a_new_pid():
     """The runner passes a callable: after a kernel restart the new process is measured."""
     a = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    b = subprocess.Popen([sys.executable, "-c", "x = bytearray(80 << 20); import time; "
-                          "print('ready', flush=True); time.sleep(30)"], stdout=subprocess.PIPE)
+    b = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "x = bytearray(80 << 20); import time; print('ready', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         assert b.stdout.readline().strip() == b"ready"
         current = {"pid": a.pid}

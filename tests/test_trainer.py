@@ -1,4 +1,4 @@
-"""The trainer (engine.trainer) and the system sampler (engine.sysmetrics), on tiny data."""
+"""The trainer (agentdeck.engine.trainer) and the system sampler (agentdeck.engine.sysmetrics), on tiny data."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from engine.events import Metric
-from engine.sysmetrics import SystemSampler, parse_nvidia_smi
-from engine.trainer import (
+from agentdeck.engine.events import Metric
+from agentdeck.engine.sysmetrics import SystemSampler, parse_nvidia_smi
+from agentdeck.engine.trainer import (
     MLP,
     DataError,
     DeviceError,
@@ -30,8 +30,8 @@ from engine.trainer import (
     pick_device,
     predict_proba,
 )
-from engine.training.augment import ImageAugment
-from engine.training.metrics import SandboxMetricFn
+from agentdeck.engine.training.augment import ImageAugment
+from agentdeck.engine.training.metrics import SandboxMetricFn
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
@@ -280,10 +280,10 @@ def _fake_kernel(monkeypatch: pytest.MonkeyPatch, log_metric) -> None:
     shell = types.SimpleNamespace(kernel=object())
     ipython = types.ModuleType("IPython")
     ipython.get_ipython = lambda: shell  # type: ignore[attr-defined]
-    helpers = types.ModuleType("engine.sandbox.helpers")
+    helpers = types.ModuleType("agentdeck.engine.sandbox.helpers")
     helpers.log_metric = log_metric  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "IPython", ipython)
-    monkeypatch.setitem(sys.modules, "engine.sandbox.helpers", helpers)
+    monkeypatch.setitem(sys.modules, "agentdeck.engine.sandbox.helpers", helpers)
 
 
 def test_default_on_metric_in_a_kernel_uses_the_sandbox_helper(monkeypatch) -> None:

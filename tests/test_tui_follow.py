@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.runlog import RunLog
-from tui.app import AgentDeckApp
-from tui.screens.run import RunScreen
-from tui.testing import until
-from tui.widgets.output import ToolOutput
+from agentdeck.engine.log import RunLog
+from agentdeck.tui.app import AgentDeckApp
+from agentdeck.tui.screens.run import RunScreen
+from agentdeck.tui.widgets.output import ToolOutput
+
+from doubles import until
 
 FIX = Path(__file__).parent / "fixtures" / "tui"
 
@@ -35,15 +36,16 @@ async def test_follow_a_growing_log(tmp_path: Path) -> None:
         rest = lines[9:]
         with open(path, "ab") as f:
             for i in range(0, len(rest), 7):
-                block = b"".join(rest[i:i + 7])
+                block = b"".join(rest[i : i + 7])
                 f.write(block[:-20])
                 f.flush()
                 await pilot.pause(0.05)
                 f.write(block[-20:])
                 f.flush()
                 count = run.steps.count
-                await until(pilot, lambda c=count: run.loaded_upto >= len(log) and
-                            run.steps.count >= c)
+                await until(
+                    pilot, lambda c=count: run.loaded_upto >= len(log) and run.steps.count >= c
+                )
         await until(pilot, lambda: run.state.finished)
         assert run.steps.count == 10
         assert run.steps.cursor == 9  # followed the newest step
@@ -67,13 +69,13 @@ async def test_follow_shows_streamed_output_and_can_stop_following(tmp_path: Pat
         # the first step with its tool call and some output chunks
         first_result = next(i for i, ln in enumerate(lines) if b'"tool_result"' in ln)
         with open(path, "ab") as f:
-            f.write(b"".join(lines[1:first_result - 5]))
+            f.write(b"".join(lines[1 : first_result - 5]))
         await until(pilot, lambda: out.ring.total_lines > 10)
         assert run.state.phase == "running tool"
         assert "python_expression" in out.title
         # moving up stops following; f follows again
         with open(path, "ab") as f:
-            f.write(b"".join(lines[first_result - 5:]))
+            f.write(b"".join(lines[first_result - 5 :]))
         await until(pilot, lambda: run.state.finished and run.steps.count == 3)
         await pilot.press("k", "k")
         assert not run.following and run.steps.cursor == 0

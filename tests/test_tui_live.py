@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tui.app import make_live_app
-from tui.screens.dialogs import ConfirmScreen
-from tui.screens.run import RunScreen
-from tui.testing import FakeRunConfig, start_fake_run, until
-from tui.widgets.output import MAX_LINES, ToolOutput
+from agentdeck.engine.errors import ConfigError
+from agentdeck.engine.run import RunConfig, prepare
+from agentdeck.tui.app import make_live_app
+from agentdeck.tui.screens.dialogs import ConfirmScreen
+from agentdeck.tui.screens.run import RunScreen
+from agentdeck.tui.widgets.output import MAX_LINES, ToolOutput
+
+from doubles import FakeRunConfig, start_fake_run, until
 
 
 def last_event(run_dir: Path) -> dict:
@@ -37,7 +40,7 @@ async def test_live_run_to_completion(tmp_path: Path) -> None:
         out = app.screen.query_one(ToolOutput)
         assert out.ring.total_lines == 12 and "step 4" in out.title
         assert "train_loss" in run.state.metrics
-        assert run.state.totals["input"] == 1000 + 2000 + 3000 + 4000
+        assert run.state.totals.input_tokens == 1000 + 2000 + 3000 + 4000
         # the log the run wrote and the steps pane agree
         await until(pilot, lambda: run.index.log_ended)
         assert run.index.summary(0).tools == ("python_expression",)
@@ -87,37 +90,32 @@ async def test_a_flood_of_output_stays_bounded(tmp_path: Path) -> None:
     assert app.return_value == 0
 
 
-def test_bad_input_exits_2_before_the_app_starts(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from tui.app import run_live_app
+def test_bad_input_exits_2_before_the_app_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentdeck.tui.app import run_live_app
 
     def bad_start(config, sinks):  # type: ignore[no-untyped-def]
-        raise ValueError("-T dataset=nope: unknown dataset (choose digits or fashion-mnist)")
+        raise ConfigError("-T dataset=nope: unknown dataset (choose digits or fashion-mnist)")
 
     assert run_live_app(object(), start=bad_start) == 2
     assert "unknown dataset" in capsys.readouterr().err
 
 
 async def test_real_scripted_run(tmp_path: Path) -> None:
-    """The engine's own runner with the offline scripted agent (skipped where the task
-    cannot be prepared here)."""
-    runner = pytest.importorskip("engine.runner")
-    config = runner.RunConfig(task="noisy-labels", params={"dataset": "digits"},
-                              agent="scripted", log_dir=tmp_path)
-    try:
-        runner.prepare(config)
-    except (runner.ConfigError, ImportError) as e:
-        pytest.skip(f"noisy-labels cannot run here: {e}")
-    app, handle = make_live_app(config)
+    """The engine's own run with the offline scripted agent (digits: always offline)."""
+    config = RunConfig(
+        task="noisy-labels",
+        params={"dataset": "digits", "n_train": "500"},
+        agent="scripted",
+        log_dir=tmp_path,
+    )
+    app, handle = make_live_app(prepare(config))
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.return_value is not None or
-                    any(isinstance(s, RunScreen) for s in app.screen_stack))
-        if app.return_value is not None:
-            pytest.skip(f"the run could not start: {handle.error}")
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
         run = run_screen(app)
         await until(pilot, lambda: run.state.finished or handle.error is not None, timeout=240)
-        if handle.error is not None:
-            pytest.skip(f"the run could not start: {handle.error}")
+        assert handle.error is None
         assert run.steps.count >= 2
         assert run.state.grade is not None
         await pilot.press("q")

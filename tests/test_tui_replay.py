@@ -8,16 +8,17 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import Static
 
-from engine.runlog import RunLog
-from tui.app import AgentDeckApp
-from tui.screens.dialogs import FullTextScreen, JumpScreen
-from tui.screens.help import HelpScreen
-from tui.screens.run import SPEEDS, RunScreen
-from tui.testing import until
-from tui.widgets.detail import StepDetail
-from tui.widgets.output import ToolOutput
-from tui.widgets.scrubber import Scrubber
-from tui.widgets.status import StatusBar
+from agentdeck.engine.log import RunLog
+from agentdeck.tui.app import AgentDeckApp
+from agentdeck.tui.screens.dialogs import FullTextScreen, JumpScreen
+from agentdeck.tui.screens.help import HelpScreen
+from agentdeck.tui.screens.run import SPEEDS, RunScreen
+from agentdeck.tui.widgets.detail import StepDetail
+from agentdeck.tui.widgets.output import ToolOutput
+from agentdeck.tui.widgets.scrubber import Scrubber
+from agentdeck.tui.widgets.status import StatusBar
+
+from doubles import until
 
 FIX = Path(__file__).parent / "fixtures" / "tui"
 
@@ -109,9 +110,24 @@ async def test_help_lists_every_key() -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         rows = {desc: keys for keys, desc, _ in app.screen.rows}
-        for desc in ("Next row", "Previous row", "First row", "Last row", "Follow", "Search",
-                     "Next match", "Prev match", "Play", "Faster", "Slower", "Jump",
-                     "Full output", "Quit", "Help", "Dark/light"):
+        for desc in (
+            "Next row",
+            "Previous row",
+            "First row",
+            "Last row",
+            "Follow",
+            "Search",
+            "Next match",
+            "Prev match",
+            "Play",
+            "Faster",
+            "Slower",
+            "Jump",
+            "Full output",
+            "Quit",
+            "Help",
+            "Dark/light",
+        ):
             assert desc in rows, desc
         assert "J" in rows["Jump"] and ":" in rows["Jump"]
         await pilot.press("escape")
@@ -223,8 +239,9 @@ async def test_calibration_metrics_are_shown() -> None:
 
 async def test_keys_can_be_remapped_by_binding_id() -> None:
     log = RunLog.open(FIX / "seed_000.md")
-    app = AgentDeckApp(lambda: RunScreen(log, mode="replay"),
-                       keymap={"run.jump": "ctrl+g", "list.down": "s"})
+    app = AgentDeckApp(
+        lambda: RunScreen(log, mode="replay"), keymap={"run.jump": "ctrl+g", "list.down": "s"}
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         run = screen_of(app)
         await until(pilot, lambda: run.state_ready)

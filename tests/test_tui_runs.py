@@ -9,11 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
-from tui.app import AgentDeckApp
-from tui.screens.compare import CompareScreen, CompareView
-from tui.screens.run import RunScreen
-from tui.screens.runs import RunsScreen
-from tui.testing import until
+from agentdeck.tui.app import AgentDeckApp
+from agentdeck.tui.screens.compare import CompareScreen, CompareView
+from agentdeck.tui.screens.run import RunScreen
+from agentdeck.tui.screens.runs import RunsScreen
+
+from doubles import until
 
 FIX = Path(__file__).parent / "fixtures" / "tui"
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.runlog import RunLog
-from tui.app import AgentDeckApp
-from tui.screens.compare import CompareScreen
-from tui.screens.run import RunScreen
-from tui.screens.runs import RunsScreen
-from tui.testing import until
+from agentdeck.engine.log import RunLog
+from agentdeck.tui.app import AgentDeckApp
+from agentdeck.tui.screens.compare import CompareScreen
+from agentdeck.tui.screens.run import RunScreen
+from agentdeck.tui.screens.runs import RunsScreen
+
+from doubles import until
 
 FIX = Path(__file__).parent / "fixtures" / "tui"
 SIZES = [(80, 24), (160, 48)]
@@ -35,8 +36,9 @@ def replay(name: str) -> AgentDeckApp:
 
 
 async def loaded(pilot) -> None:  # type: ignore[no-untyped-def]
-    await until(pilot, lambda: isinstance(pilot.app.screen, RunScreen) and
-                pilot.app.screen.state_ready)
+    await until(
+        pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.state_ready
+    )
     await pilot.pause(0.1)
 
 
@@ -90,8 +92,12 @@ def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_runs_screen(snap_compare, size, tmp_path: Path,  # type: ignore[no-untyped-def]
-                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_screen(
+    snap_compare,
+    size,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     d = tmp_path / "logs"
     (d / "run-a").mkdir(parents=True)
     shutil.copy(FIX / "run_a.jsonl", d / "run-a" / "events.jsonl")
@@ -101,8 +107,10 @@ def test_runs_screen(snap_compare, size, tmp_path: Path,  # type: ignore[no-unty
     app = AgentDeckApp(lambda: RunsScreen(Path("logs")))
 
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
-        await until(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and
-                    len(pilot.app.screen.runs) == 4)
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, RunsScreen) and len(pilot.app.screen.runs) == 4,
+        )
         await pilot.pause(0.3)  # as opened: no key rebuilds the table first
         await pilot.press("j")
 
@@ -115,8 +123,13 @@ def test_compare_screen(snap_compare, size) -> None:  # type: ignore[no-untyped-
     app = AgentDeckApp(lambda: CompareScreen(a, b))
 
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
-        await until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen) and
-                    pilot.app.screen.alignment is not None)
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, CompareScreen)
+                and pilot.app.screen.alignment is not None
+            ),
+        )
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=size, run_before=before)

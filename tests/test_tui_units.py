@@ -8,23 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import ModelDelta, StepStart, ToolOutputChunk
-from engine.runlog import RunLog
-from tui import format as fmt
-from tui.compare import align
-from tui.keymap import KeymapError, load_keymap
-from tui.live import LineRing, LiveBuffer, StreamText, exit_code
-from tui.runs import filter_runs, find_runs, read_run_info
-from tui.runstate import Changed, Phase, RunState, context_window
-from tui.stepdata import input_text, read_step, step_search_text, summarize
-from tui.testing import (
+from agentdeck.engine.events import ModelDelta, StepStart, ToolOutputChunk
+from agentdeck.engine.log import RunLog
+from agentdeck.tui import format as fmt
+from agentdeck.tui.compare import align
+from agentdeck.tui.keymap import KeymapError, load_keymap
+from agentdeck.tui.live import LineRing, LiveBuffer, StreamText, exit_code
+from agentdeck.tui.runs import filter_runs, find_runs, read_run_info
+from agentdeck.tui.runstate import Changed, Phase, RunState, context_window
+from agentdeck.tui.stepdata import input_text, read_step, step_search_text, summarize
+from agentdeck.tui.widgets.plot import Series, bar_chart, line_chart
+
+from doubles import (
     FIXTURE_SPECS,
     SyntheticSpec,
     make_fixtures,
     synthetic_events,
     write_synthetic_log,
 )
-from tui.widgets.plot import Series, bar_chart, line_chart
 
 FIX = Path(__file__).parent / "fixtures" / "tui"
 
@@ -78,7 +79,7 @@ def test_live_buffer_coalesces_and_bounds_output() -> None:
 def test_exit_codes() -> None:
     assert exit_code("completed", True) == 0
     assert exit_code("completed", False) == 1
-    assert exit_code("interrupted", None) == 130  # as engine.runner: stopped by the user
+    assert exit_code("interrupted", None) == 130  # as agentdeck.engine.run: stopped by the user
     assert exit_code("max_steps_reached", None) == 1
     assert exit_code("error", None) == 3
 
@@ -93,8 +94,8 @@ def test_run_state_totals_match_the_log(tmp_path: Path) -> None:
     assert changed & Changed.METRICS
     log = RunLog.open(write_synthetic_log(tmp_path / "r.jsonl", spec))
     tot = log.totals()
-    assert state.totals["input"] == tot.input_tokens
-    assert state.totals["output"] == tot.output_tokens
+    assert state.totals.input_tokens == tot.input_tokens
+    assert state.totals.output_tokens == tot.output_tokens
     assert state.total_cost == pytest.approx(tot.cost_usd)
     assert state.step_order == list(range(1, 26))
     assert state.finished and state.phase == Phase.FINISHED
@@ -102,7 +103,7 @@ def test_run_state_totals_match_the_log(tmp_path: Path) -> None:
     assert set(state.metrics) == {"train_loss", "val_accuracy"}
     assert len(state.metrics["train_loss"]) == 8
     cum = state.cumulative(4)
-    assert cum["input"] == sum(state.u_in[:5])
+    assert cum[0].input_tokens == sum(state.u_in[:5])
     assert state.context_used(0) == state.u_in[0] + state.u_cr[0]
 
 
@@ -151,7 +152,7 @@ def test_seed_markdown_steps() -> None:
     rec = read_step(log, 2)
     code, lexer = input_text(rec.calls[0].call)
     assert lexer == "python" and "import numpy as np" in code
-    assert summarize(rec).input_tokens == 1571
+    assert summarize(rec).usage.input_tokens == 1571
 
 
 # -- plots --------------------------------------------------------------------------------
@@ -159,8 +160,9 @@ def test_seed_markdown_steps() -> None:
 
 def test_line_chart_fits_its_box_and_downsamples() -> None:
     n = 100_000
-    s = Series("loss", [float(i) for i in range(n)], [1.0 / (1 + i) for i in range(n)],
-               list(range(n)))
+    s = Series(
+        "loss", [float(i) for i in range(n)], [1.0 / (1 + i) for i in range(n)], list(range(n))
+    )
     lines = line_chart([s], 60, 8, playhead=n // 2)
     assert len(lines) == 8
     assert all(line.cell_len <= 60 for line in lines)
@@ -204,7 +206,11 @@ def test_find_and_read_runs(tmp_path: Path) -> None:
     d = _log_dir(tmp_path)
     paths = find_runs(d)
     assert [p.relative_to(d).as_posix() for p in paths] == [
-        "broken.jsonl", "run-a/events.jsonl", "run_b.jsonl", "seed_000.md"]
+        "broken.jsonl",
+        "run-a/events.jsonl",
+        "run_b.jsonl",
+        "seed_000.md",
+    ]
     infos = {i.name: i for i in map(read_run_info, paths)}
     assert infos["broken.jsonl"].problem and infos["broken.jsonl"].status == "unreadable"
     a = infos["run-a"]
@@ -212,7 +218,9 @@ def test_find_and_read_runs(tmp_path: Path) -> None:
     assert infos["run_b.jsonl"].grade_text == "failed"
     assert infos["seed_000.md"].grade_text == "not submitted"
     assert [r.name for r in filter_runs(list(infos.values()), "haiku")] == [
-        "run_b.jsonl", "seed_000.md"]
+        "run_b.jsonl",
+        "seed_000.md",
+    ]
 
 
 def test_align_finds_first_divergence() -> None:
@@ -225,8 +233,9 @@ def test_align_finds_first_divergence() -> None:
 
 def test_align_of_runs_of_different_length(tmp_path: Path) -> None:
     short = write_synthetic_log(tmp_path / "s.jsonl", SyntheticSpec(steps=6, seed=2))
-    long = write_synthetic_log(tmp_path / "l.jsonl", SyntheticSpec(steps=8, seed=2,
-                                                                  status="max_steps_reached"))
+    long = write_synthetic_log(
+        tmp_path / "l.jsonl", SyntheticSpec(steps=8, seed=2, status="max_steps_reached")
+    )
     al = align(RunLog.open(short), RunLog.open(long))
     # the short run submitted at step 6 where the long one kept analysing
     assert al.divergence == 6 and al.steps == list(range(1, 9))
@@ -251,12 +260,23 @@ def test_keymap_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_fold_series_share_a_chart() -> None:
-    from tui.widgets.metrics import group_series
+    from agentdeck.tui.widgets.metrics import group_series
 
-    names = ["cnn/fold1/val_acc", "cnn/fold2/val_acc", "cnn/cv/oof_acc", "fold1/train_loss",
-             "fold2/train_loss", "loss", "round2/mlp/fold3/lr"]
+    names = [
+        "cnn/fold1/val_acc",
+        "cnn/fold2/val_acc",
+        "cnn/cv/oof_acc",
+        "fold1/train_loss",
+        "fold2/train_loss",
+        "loss",
+        "round2/mlp/fold3/lr",
+    ]
     groups = group_series((n, n) for n in names)
-    assert list(groups) == ["cnn/fold*/val_acc", "cnn/cv/oof_acc", "fold*/train_loss", "loss",
-                            "round2/mlp/fold*/lr"]
-    assert [n for n, _ in groups["cnn/fold*/val_acc"]] == ["cnn/fold1/val_acc",
-                                                           "cnn/fold2/val_acc"]
+    assert list(groups) == [
+        "cnn/fold*/val_acc",
+        "cnn/cv/oof_acc",
+        "fold*/train_loss",
+        "loss",
+        "round2/mlp/fold*/lr",
+    ]
+    assert [n for n, _ in groups["cnn/fold*/val_acc"]] == ["cnn/fold1/val_acc", "cnn/fold2/val_acc"]

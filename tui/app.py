@@ -10,17 +10,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from engine.runlog import LogError, RunLog
-from tui.gcutil import freeze_heap
-from tui.keymap import KeymapError, load_keymap
-from tui.live import LiveBuffer
-from tui.screens.help import HelpScreen
+from agentdeck.engine.log import LogError, RunLog
+from agentdeck.tui.gcutil import freeze_heap
+from agentdeck.tui.keymap import KeymapError, load_keymap
+from agentdeck.tui.live import LiveBuffer
+from agentdeck.tui.screens.help import HelpScreen
+
+if TYPE_CHECKING:
+    from agentdeck.engine.run import RunHandle
 
 THEMES = ("textual-dark", "textual-light")
 
@@ -33,8 +36,13 @@ class AgentDeckApp(App[int]):
         Binding("T", "toggle_theme", "Dark/light", show=False, id="app.theme"),
     ]
 
-    def __init__(self, make_screen: Callable[[], Screen], *,
-                 keymap: dict[str, str] | None = None, theme: str = THEMES[0]) -> None:
+    def __init__(
+        self,
+        make_screen: Callable[[], Screen],
+        *,
+        keymap: dict[str, str] | None = None,
+        theme: str = THEMES[0],
+    ) -> None:
         super().__init__()
         self._make_screen = make_screen
         self._keymap = keymap or {}
@@ -59,7 +67,7 @@ class AgentDeckApp(App[int]):
 
     async def action_quit(self) -> None:
         """ctrl+q: on a live run, ask first (like q)."""
-        from tui.screens.run import RunScreen
+        from agentdeck.tui.screens.run import RunScreen
 
         for screen in reversed(self.screen_stack):
             if isinstance(screen, RunScreen) and screen.mode == "live":
@@ -82,7 +90,7 @@ def _keymap_or_warn() -> dict[str, str]:
 def run_replay_app(path: Path, *, follow: bool = False) -> int:
     """Open a finished log at its first step (or follow one being written). Exit 0,
     or 2 when the log cannot be read (the message says why)."""
-    from tui.screens.run import RunScreen
+    from agentdeck.tui.screens.run import RunScreen
 
     try:
         log = RunLog.open(path, follow=follow)
@@ -98,62 +106,60 @@ def run_replay_app(path: Path, *, follow: bool = False) -> int:
 
 def run_runs_app(log_dir: Path) -> int:
     """List the runs in ``log_dir``. Exit 0, or 2 when it is not a directory."""
-    from tui.screens.runs import RunsScreen
+    from agentdeck.tui.screens.runs import RunsScreen
 
     if not log_dir.is_dir():
-        print(f"agentdeck: {log_dir}: not a directory (pass the log directory, e.g. logs/)",
-              file=sys.stderr)
+        print(
+            f"agentdeck: {log_dir}: not a directory (pass the log directory, e.g. logs/)",
+            file=sys.stderr,
+        )
         return 2
     app = AgentDeckApp(lambda: RunsScreen(log_dir), keymap=_keymap_or_warn())
     code = app.run()
     return 0 if code is None else code
 
 
-StartRun = Callable[[Any, list[Callable[[Any], None]]], Any]
-
-#: Errors from starting a run that mean the user's input was bad (exit 2).
-BAD_INPUT = (ValueError, LookupError, FileNotFoundError)
-
-
-def _engine_start_run() -> StartRun:
-    from engine.runner import start_run  # noqa: PLC0415 - the runner is optional at import
-
-    return start_run  # type: ignore[return-value]
+#: Starts a run of a prepared configuration with the given event sinks: the engine's
+#: ``Run`` by default; tests pass a fake.
+StartRun = Callable[[Any, list[Callable[[Any], object]]], "RunHandle"]
 
 
-def make_live_app(config: Any, *, start: StartRun | None = None,
-                  keymap: dict[str, str] | None = None) -> tuple[AgentDeckApp, Any]:
+def _engine_start(prepared: Any, sinks: list[Callable[[Any], object]]) -> RunHandle:
+    from agentdeck.engine.run import Run
+
+    return Run(prepared, sinks=sinks).setup().start()
+
+
+def make_live_app(
+    prepared: Any, *, start: StartRun | None = None, keymap: dict[str, str] | None = None
+) -> tuple[AgentDeckApp, RunHandle]:
     """Start the run and build the app watching it (tests drive the app with run_test)."""
-    from tui.screens.run import RunScreen
+    from agentdeck.tui.screens.run import RunScreen
 
     buffer = LiveBuffer()
-    starter = start or _engine_start_run()
-    handle = starter(config, [buffer])
-    app = AgentDeckApp(lambda: RunScreen(None, mode="live", handle=handle, buffer=buffer),
-                       keymap=keymap)
+    handle = (start or _engine_start)(prepared, [buffer])
+    app = AgentDeckApp(
+        lambda: RunScreen(None, mode="live", handle=handle, buffer=buffer), keymap=keymap
+    )
     return app, handle
 
 
-def run_live_app(config: Any, *, start: StartRun | None = None) -> int:
-    """Start a run and watch it. Exit 0 passed, 1 failed / not submitted / interrupted,
-    2 bad input, 3 infrastructure error (as the headless run)."""
+def run_live_app(prepared: Any, *, start: StartRun | None = None) -> int:
+    """Start a run and watch it. Exit 0 passed, 1 failed / not submitted, 2 bad input,
+    3 infrastructure error, 130 interrupted (as the headless run)."""
+    from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError
+
     try:
-        app, handle = make_live_app(config, start=start, keymap=_keymap_or_warn())
-    except ImportError as e:
-        print(f"agentdeck: cannot start a run: {e}", file=sys.stderr)
-        return 3
-    except BAD_INPUT as e:
-        print(f"agentdeck: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - any other failure to start is infrastructure
-        print(f"agentdeck: the run could not start: {type(e).__name__}: {e}", file=sys.stderr)
-        return 3
+        app, handle = make_live_app(prepared, start=start, keymap=_keymap_or_warn())
+    except UserError as e:
+        print(f"agentdeck: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     code = app.run()
     if not handle.join(0):
         # the app was closed without waiting (e.g. the terminal went away): stop cleanly
         handle.stop()
         handle.join(60.0)
     if code is None:
-        result = getattr(handle, "result", None)
-        code = getattr(result, "exit_code", None)
-    return code if isinstance(code, int) else 1
+        result = handle.result
+        code = result.exit_code if result is not None else EXIT_INFRA
+    return code

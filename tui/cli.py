@@ -12,16 +12,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from engine.runlog import LogError, RunLog
+from agentdeck.engine.log import LogError, RunLog
+
+if TYPE_CHECKING:
+    from agentdeck.engine.run import Prepared
 
 app = typer.Typer(
     name="agentdeck",
@@ -60,8 +62,12 @@ def _version_cb(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version_cb, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_cb, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """agentdeck: a terminal workbench for LLM agent runs on ML tasks."""
 
@@ -91,106 +97,122 @@ def _parse_task_params(items: list[str]) -> dict[str, str]:
 @app.command()
 def run(
     task: Annotated[str, typer.Argument(help="Task name (see `agentdeck tasks`).")],
-    task_param: Annotated[list[str], typer.Option(
-        "-T", "--task-param", help="Task parameter key=value (repeatable).")] = [],  # noqa: B006
-    agent: Annotated[str, typer.Option(
-        help="scripted (offline reference policy) | claude | replay:LOG | replay:LOG@N")] =
-        "scripted",
+    task_param: Annotated[
+        list[str], typer.Option("-T", "--task-param", help="Task parameter key=value (repeatable).")
+    ] = [],  # noqa: B006
+    agent: Annotated[
+        str,
+        typer.Option(
+            help="scripted (offline reference policy) | claude | replay:LOG | replay:LOG@N"
+        ),
+    ] = "scripted",
     model: Annotated[str | None, typer.Option(help="Model id for --agent claude.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Steps (model calls) allowed.")] = None,
-    time_limit: Annotated[float | None, typer.Option(
-        help="Wall-clock limit for the whole run, seconds.")] = None,
-    token_limit: Annotated[int | None, typer.Option(
-        help="Stop when this many tokens (all kinds) are used.")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Wall-clock limit for the whole run, seconds.")
+    ] = None,
+    token_limit: Annotated[
+        int | None, typer.Option(help="Stop when this many tokens (all kinds) are used.")
+    ] = None,
     cost_limit: Annotated[float | None, typer.Option(help="Stop at this cost, USD.")] = None,
-    max_tokens: Annotated[int | None, typer.Option(
-        help="Max output tokens per model call (claude).")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature (claude).")] =
-        None,
-    no_stream: Annotated[bool, typer.Option("--no-stream",
-                                            help="Plain API calls, no streaming.")] = False,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Max output tokens per model call (claude).")
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Sampling temperature (claude).")
+    ] = None,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Plain API calls, no streaming.")
+    ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="No prompt caching.")] = False,
-    fork_agent: Annotated[str | None, typer.Option(
-        help="With --agent replay:LOG@N, the agent that continues from step N+1.")] = None,
-    log_dir: Annotated[Path | None, typer.Option(
-        help="Where runs are written (default: $AGENTDECK_LOG_DIR or ./logs).")] = None,
-    no_ui: Annotated[bool, typer.Option("--no-ui", help="Print progress lines, no TUI.")] =
-        False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print events as NDJSON (implies "
-                                           "--no-ui).")] = False,
+    fork_agent: Annotated[
+        str | None,
+        typer.Option(help="With --agent replay:LOG@N, the agent that continues from step N+1."),
+    ] = None,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where runs are written (default: $AGENTDECK_LOG_DIR or ./logs)."),
+    ] = None,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Print progress lines, no TUI.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print events as NDJSON (implies --no-ui).")
+    ] = False,
 ) -> None:
     """Run a task with an agent, live in the TUI or headless."""
-    from engine.runner import ConfigError, RunConfig, prepare
+    from agentdeck.engine.errors import UserError
+    from agentdeck.engine.registry import get_task
+    from agentdeck.engine.run import RunConfig, prepare
 
-    options = {"max_tokens": max_tokens, "temperature": temperature}
+    options: dict[str, object] = {"max_tokens": max_tokens, "temperature": temperature}
     if no_stream:
         options["stream"] = False
     if no_cache:
         options["cache"] = False
     if fork_agent:
         options["fork_agent"] = fork_agent
-    cfg = RunConfig(task=task, params=_parse_task_params(task_param), agent=agent, model=model,
-                    agent_options=options, max_steps=max_steps, time_limit_s=time_limit,
-                    token_limit=token_limit, cost_limit_usd=cost_limit,
-                    log_dir=log_dir or default_log_dir())
+    cfg = RunConfig(
+        task=task,
+        params=_parse_task_params(task_param),
+        agent=agent,
+        model=model,
+        agent_options=options,
+        max_steps=max_steps,
+        time_limit_s=time_limit,
+        token_limit=token_limit,
+        cost_limit_usd=cost_limit,
+        log_dir=log_dir or default_log_dir(),
+    )
     try:
-        prep = prepare(cfg)
-    except ConfigError as e:
+        prep = prepare(cfg, get_task(task))
+    except UserError as e:
         fail(str(e))
     if not (no_ui or json_out):
         if not sys.stdout.isatty():
             err.print("[dim]stdout is not a terminal: running headless (--no-ui)[/]")
         else:
-            from tui.app import run_live_app
+            from agentdeck.tui.app import run_live_app
 
-            raise typer.Exit(run_live_app(cfg))
+            raise typer.Exit(run_live_app(prep))
     raise typer.Exit(_run_headless(prep, json_out))
 
 
-def _run_headless(prep, json_out: bool) -> int:  # noqa: ANN001
-    from engine.runner import ConfigError, execute
-    from tui.headless import LinePrinter, NdjsonPrinter
+def _run_headless(prep: Prepared, json_out: bool) -> int:
+    from agentdeck.engine.errors import UserError
+    from agentdeck.engine.run import Run
+    from agentdeck.tui.headless import LinePrinter, NdjsonPrinter
 
-    stop = threading.Event()
-    sandbox_ref: list = []
-
-    def on_sigint(signum, frame) -> None:  # noqa: ANN001
-        if stop.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
-        stop.set()
-        err.print("\n[yellow]interrupting: stopping the current tool and closing the log "
-                  "(Ctrl-C again to force)[/]")
-        for sb in sandbox_ref:
-            try:
-                sb.interrupt()
-            except Exception:
-                pass
-
-    console = Console(highlight=False) if not json_out else Console(stderr=True,
-                                                                    highlight=False)
-    sink = NdjsonPrinter() if json_out else LinePrinter(console)
+    console = Console(highlight=False) if not json_out else Console(stderr=True, highlight=False)
+    sink: LinePrinter | NdjsonPrinter = NdjsonPrinter() if json_out else LinePrinter(console)
     progress = _progress_printer()
+    run = Run(prep, sinks=[sink], progress=progress)
+    if isinstance(sink, LinePrinter):
+        sink.log_path_of = lambda: str(run.run_dir.events) if run.run_dir else None
 
-    def on_started(run_dir, bus, sandbox) -> None:  # noqa: ANN001
-        sandbox_ref.append(sandbox)
-        if isinstance(sink, LinePrinter):
-            sink.log_path = str(run_dir.events)
+    def on_signal(signum: int, frame: object) -> None:
+        if run.stopping:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        err.print(
+            f"\n[yellow]{what}: stopping the current tool and closing the log "
+            "(Ctrl-C again to force)[/]"
+        )
+        run.stop()
 
-    old = signal.signal(signal.SIGINT, on_sigint)
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = execute(prep, sinks=[sink], stop=stop, progress=progress,
-                         on_started=on_started)
-    except ConfigError as e:
+        result = run.run()
+    except UserError as e:
         fail(str(e))
     finally:
-        signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         progress.close()
-    if isinstance(sink, LinePrinter) and sink.log_path is None and result.run_dir is not None:
+    if not isinstance(sink, LinePrinter) and result.run_dir is not None:
         err.print(f"log: {result.run_dir.events}")
     return result.exit_code
 
 
-class _progress_printer:  # noqa: N801 - used as a function
+class _progress_printer:
     """A rich progress bar on stderr for downloads during task setup."""
 
     def __init__(self) -> None:
@@ -208,9 +230,15 @@ class _progress_printer:  # noqa: N801 - used as a function
         )
 
         if self._progress is None:
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                      DownloadColumn(), TransferSpeedColumn(),
-                                      TimeRemainingColumn(), console=err, transient=False)
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=False,
+            )
             self._progress.start()
         if what not in self._tasks:
             self._tasks[what] = self._progress.add_task(what, total=total)
@@ -227,14 +255,15 @@ class _progress_printer:  # noqa: N801 - used as a function
 @app.command()
 def tasks() -> None:
     """List the tasks with their parameters and defaults."""
-    from engine.runner import ENGINE_PARAMS
-    from tasks import REGISTRY, get_task
+    from agentdeck.engine.errors import UserError
+    from agentdeck.engine.registry import get_task, task_names
+    from agentdeck.engine.run import ENGINE_PARAMS
 
     console = Console(highlight=False)
-    for name in REGISTRY:
+    for name in task_names():
         try:
             t = get_task(name)
-        except ImportError as e:
+        except UserError as e:
             console.print(f"[bold]{name}[/]  [red](unavailable: {escape(str(e))})[/]")
             continue
         console.print(f"[bold]{name}[/]  {escape(t.description)}")
@@ -260,56 +289,75 @@ def tasks() -> None:
 def replay(
     log: Annotated[Path, typer.Argument(help="A run directory, events.jsonl or seed .md log.")],
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Print the run as text.")] = False,
-    follow: Annotated[bool, typer.Option("--follow", "-f",
-                                         help="Attach to a run that is being written.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Attach to a run that is being written.")
+    ] = False,
 ) -> None:
     """Open a log in the replay screen (or print it with --no-ui)."""
     if no_ui or not sys.stdout.isatty():
-        from tui.headless import print_log
+        from agentdeck.tui.headless import print_log
 
         rl = open_log(log)
         print_log(rl)
         raise typer.Exit(0)
     open_log(log, follow=follow).close()  # fail fast with a clear message
-    from tui.app import run_replay_app
+    from agentdeck.tui.app import run_replay_app
 
     raise typer.Exit(run_replay_app(log, follow=follow))
 
 
 @app.command()
 def runs(
-    log_dir: Annotated[Path | None, typer.Option(
-        help="Directory of runs (default: $AGENTDECK_LOG_DIR or ./logs).")] = None,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="Directory of runs (default: $AGENTDECK_LOG_DIR or ./logs).")
+    ] = None,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Print a table.")] = False,
 ) -> None:
     """List runs (a table, or the runs screen on a terminal)."""
-    from tui.runs import find_runs, read_run_info
+    from agentdeck.tui.runs import find_runs, read_run_info
 
     d = log_dir or default_log_dir()
     if not d.is_dir():
         fail(f"{d}: no such directory (runs are written to ./logs or --log-dir)")
     if not no_ui and sys.stdout.isatty():
-        from tui.app import run_runs_app
+        from agentdeck.tui.app import run_runs_app
 
         raise typer.Exit(run_runs_app(d))
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=240)  # a pipe: never truncate columns
     tab = Table(header_style="bold")
-    for col in ("run", "task", "agent/model", "status", "steps", "tokens in/out", "cost",
-                "grade", "started"):
+    for col in (
+        "run",
+        "task",
+        "agent/model",
+        "status",
+        "steps",
+        "tokens in/out",
+        "cost",
+        "grade",
+        "started",
+    ):
         tab.add_column(col, no_wrap=col in ("run", "started"))
     for path in find_runs(d):
         r = read_run_info(path)
         if r.problem:
-            err.print(f"[yellow]skipped[/] {escape(str(path))}: {escape(r.problem)}",
-                      soft_wrap=True)
+            err.print(
+                f"[yellow]skipped[/] {escape(str(path))}: {escape(r.problem)}", soft_wrap=True
+            )
             continue
         colour = {"passed": "green", "failed": "red"}.get(r.grade_text, "yellow")
-        tab.add_row(escape(r.name), escape(r.task), escape(r.agent_model), r.status,
-                    f"{r.steps}/{r.max_steps}", f"{r.input_tokens:,}/{r.output_tokens:,}",
-                    "-" if r.cost_usd is None else f"${r.cost_usd:.4f}",
-                    f"[{colour}]{r.grade_text}[/]", r.date)
+        tab.add_row(
+            escape(r.name),
+            escape(r.task),
+            escape(r.agent_model),
+            r.status,
+            f"{r.steps}/{r.max_steps}",
+            f"{r.input_tokens:,}/{r.output_tokens:,}",
+            "-" if r.cost_usd is None else f"${r.cost_usd:.4f}",
+            f"[{colour}]{r.grade_text}[/]",
+            r.date,
+        )
     console.print(tab)
 
 
@@ -317,19 +365,20 @@ def runs(
 def export(
     log: Annotated[Path, typer.Argument(help="A run directory, events.jsonl or seed .md log.")],
     format: Annotated[str, typer.Option("--format", "-f", help="md | jsonl")] = "md",
-    output: Annotated[Path | None, typer.Option("-o", "--output",
-                                                help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
     """Export a log as seed-format markdown or as JSONL."""
     if format not in ("md", "jsonl"):
         fail(f"--format {format}: expected md or jsonl")
     rl = open_log(log)
     if format == "md":
-        from engine.markdown import export_markdown
+        from agentdeck.engine.log.markdown import export_markdown
 
         text = export_markdown(rl)
     else:
-        from engine.runlog import encode_event
+        from agentdeck.engine.log import encode_event
 
         text = "".join(encode_event(e) + "\n" for e in rl.events())
     for w in rl.warnings:
@@ -344,19 +393,21 @@ def export(
         err.print(f"wrote {output}")
 
 
-data_app = typer.Typer(help="Pre-download data sets, or show where they are looked for.",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Pre-download data sets, or show where they are looked for.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 
 @data_app.command("fetch")
 def data_fetch(
     names: Annotated[list[str], typer.Argument(help="fashion-mnist, mnist, ag_news")],
-    data_dir: Annotated[Path | None, typer.Option(
-        help="Default: $AGENTDECK_DATA or ~/.cache/agentdeck.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Default: $AGENTDECK_DATA or ~/.cache/agentdeck.")
+    ] = None,
 ) -> None:
     """Download and verify data sets into the data folder (needs network)."""
-    from engine.datasets import main as datasets_main
+    from agentdeck.engine.datasets import main as datasets_main
 
     argv = ["fetch", *names] + (["--data-dir", str(data_dir)] if data_dir else [])
     raise typer.Exit(datasets_main(argv))
@@ -364,14 +415,14 @@ def data_fetch(
 
 @data_app.command("where")
 def data_where(
-    data_dir: Annotated[Path | None, typer.Option(help="Default: $AGENTDECK_DATA or "
-                                                  "~/.cache/agentdeck.")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Default: $AGENTDECK_DATA or ~/.cache/agentdeck.")
+    ] = None,
 ) -> None:
     """Print the data folder and what is in it."""
-    from engine.datasets import main as datasets_main
+    from agentdeck.engine.datasets import main as datasets_main
 
-    raise typer.Exit(datasets_main(["where"] + (["--data-dir", str(data_dir)] if data_dir
-                                                else [])))
+    raise typer.Exit(datasets_main(["where"] + (["--data-dir", str(data_dir)] if data_dir else [])))
 
 
 def main() -> None:
@@ -387,8 +438,11 @@ def main() -> None:
         fd, path = tempfile.mkstemp(prefix="agentdeck-crash-", suffix=".txt")
         with os.fdopen(fd, "w") as f:
             traceback.print_exc(file=f)
-        err.print(f"[bold red]agentdeck: internal error:[/] {escape(repr(e))} "
-                  f"(traceback in {path}; please report it)", soft_wrap=True)
+        err.print(
+            f"[bold red]agentdeck: internal error:[/] {escape(repr(e))} "
+            f"(traceback in {path}; please report it)",
+            soft_wrap=True,
+        )
         sys.exit(3)
 
 

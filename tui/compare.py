@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.events import EventError, ToolCall
-from engine.runlog import RunLog
-from tui.stepdata import call_signature
+from agentdeck.engine.events import EventError, ToolCall
+from agentdeck.engine.log import RunLog
+from agentdeck.tui.stepdata import call_signature
 
 Signature = tuple[tuple[str, str], ...]
 

@@ -11,6 +11,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from rich.console import Console
@@ -18,7 +19,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
-from engine.events import (
+from agentdeck.engine.events import (
     Artifact,
     ErrorEvent,
     Event,
@@ -29,11 +30,12 @@ from engine.events import (
     StepStart,
     ToolCall,
     ToolResult,
+    Totals,
+    Usage,
     WarningEvent,
-    usage_of,
 )
-from engine.runlog import RunLog, StepRecord, Totals, encode_event
-from tui import format as fmt
+from agentdeck.engine.log import RunLog, StepRecord, encode_event
+from agentdeck.tui import format as fmt
 
 
 def fmt_tokens(n: int | None) -> str:
@@ -51,22 +53,41 @@ def grade_lines(grade: Grade | None) -> list[str]:
     verdict = "[bold green]PASSED[/]" if grade.passed else "[bold red]FAILED[/]"
     if not grade.submitted:
         return [f"{verdict}  no result submitted"]
-    shown = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-             for k, v in grade.metrics.items() if isinstance(v, int | float)
-             and not isinstance(v, bool)]
+    shown = [
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in grade.metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
     lines = [f"{verdict}  " + "  ".join(shown[:8])]
     if grade.checks:
-        lines.append("   ".join(("[green]✓[/] " if c.get("met") else "[red]✗[/] ")
-                               + escape(str(c.get("text", c.get("name")))) for c in grade.checks))
+        lines.append(
+            "   ".join(
+                ("[green]✓[/] " if c.met else "[red]✗[/] ") + escape(c.text or c.name)
+                for c in grade.checks
+            )
+        )
     return lines
 
 
-def totals_block(console: Console, *, status: str, totals: Totals | dict[str, Any],
-                 max_steps: int | None, grade: Grade | None, log_path: str | None,
-                 message: str | None = None, model: str | None = None) -> None:
-    t = totals if isinstance(totals, dict) else totals.to_dict()
-    colour = {"completed": "green", "max_steps_reached": "yellow", "interrupted": "yellow",
-              "limit_exceeded": "yellow", "error": "red"}.get(status, "white")
+def totals_block(
+    console: Console,
+    *,
+    status: str,
+    totals: Totals | None,
+    max_steps: int | None,
+    grade: Grade | None,
+    log_path: str | None,
+    message: str | None = None,
+    model: str | None = None,
+) -> None:
+    t = (totals or Totals()).to_dict()
+    colour = {
+        "completed": "green",
+        "max_steps_reached": "yellow",
+        "interrupted": "yellow",
+        "limit_exceeded": "yellow",
+        "error": "red",
+    }.get(status, "white")
     console.rule(f"[bold {colour}]{status}[/] in {fmt.duration(t.get('wall_s'))}", style=colour)
     tab = Table.grid(padding=(0, 2))
     tab.add_column(style="bold")
@@ -74,18 +95,24 @@ def totals_block(console: Console, *, status: str, totals: Totals | dict[str, An
     tab.add_row("status", f"[{colour}]{status}[/]" + (f"  {escape(message)}" if message else ""))
     steps = t.get("steps", 0)
     tab.add_row("steps", f"{steps}" + (f" of {max_steps}" if max_steps else ""))
-    tab.add_row("tokens", f"in {fmt_tokens(t.get('input_tokens'))} · out "
-                f"{fmt_tokens(t.get('output_tokens'))} · cache write "
-                f"{fmt_tokens(t.get('cache_creation_input_tokens'))} · cache read "
-                f"{fmt_tokens(t.get('cache_read_input_tokens'))}")
+    tab.add_row(
+        "tokens",
+        f"in {fmt_tokens(t.get('input_tokens'))} · out "
+        f"{fmt_tokens(t.get('output_tokens'))} · cache write "
+        f"{fmt_tokens(t.get('cache_creation_input_tokens'))} · cache read "
+        f"{fmt_tokens(t.get('cache_read_input_tokens'))}",
+    )
     cost = fmt_cost(t.get("cost_usd"))
     if model and (t.get("cache_read_input_tokens") or t.get("cache_creation_input_tokens")):
-        from engine.pricing import cache_savings_usd
+        from agentdeck.engine.pricing import cache_savings_usd
 
-        saved = cache_savings_usd(model, t)
+        saved = cache_savings_usd(model, totals or Totals())
         if saved is not None:
-            cost += f"  (prompt caching saved ${saved:.4f})" if saved >= 0 else (
-                f"  (prompt caching cost ${-saved:.4f} more)")
+            cost += (
+                f"  (prompt caching saved ${saved:.4f})"
+                if saved >= 0
+                else (f"  (prompt caching cost ${-saved:.4f} more)")
+            )
     tab.add_row("cost", cost)
     gl = grade_lines(grade)
     tab.add_row("grade", gl[0])
@@ -106,6 +133,8 @@ class LinePrinter:
     def __init__(self, console: Console | None = None, *, log_path: str | None = None) -> None:
         self.console = console or Console(highlight=False)
         self.log_path = log_path
+        #: Where the log is, asked for when the run ends (the run directory is made later).
+        self.log_path_of: Callable[[], str | None] | None = None
         self.start: RunStart | None = None
         self.step: int | None = None
         self.step_t0 = 0.0
@@ -131,7 +160,7 @@ class LinePrinter:
     def _flush_step(self, t: float) -> None:
         if self.step is None:
             return
-        u = usage_of(self.resp) if self.resp else {"input_tokens": 0, "output_tokens": 0}
+        u = (self.resp.usage if self.resp else Usage()).as_dict()
         tools = ", ".join(self.tools) or "(no tool)"
         mark = "  [red]error[/]" if self.errors else ""
         width = len(str(self.start.max_steps)) if self.start else 2
@@ -151,8 +180,9 @@ class LinePrinter:
         if isinstance(ev, RunStart):
             self.start = ev
             who = ev.agent + (f" ({ev.model})" if ev.model else "")
-            self.console.print(f"[bold]agentdeck[/] · {escape(ev.task)} · {escape(who)} · "
-                               f"run {escape(ev.run_id)}")
+            self.console.print(
+                f"[bold]agentdeck[/] · {escape(ev.task)} · {escape(who)} · run {escape(ev.run_id)}"
+            )
         elif isinstance(ev, StepStart):
             self._flush_step(ev.t)
             self.step, self.step_t0 = ev.step, ev.t
@@ -181,10 +211,16 @@ class LinePrinter:
             self._flush_step(ev.t)
             if self._status is not None:
                 self._status.stop()
-            totals_block(self.console, status=ev.status, totals=ev.totals,
-                         max_steps=self.start.max_steps if self.start else None,
-                         grade=self.grade, log_path=self.log_path, message=ev.message,
-                         model=self.start.model if self.start else None)
+            totals_block(
+                self.console,
+                status=ev.status,
+                totals=ev.totals,
+                max_steps=self.start.max_steps if self.start else None,
+                grade=self.grade,
+                log_path=self.log_path or (self.log_path_of() if self.log_path_of else None),
+                message=ev.message,
+                model=self.start.model if self.start else None,
+            )
 
 
 class NdjsonPrinter:
@@ -218,17 +254,22 @@ def _output_text(output: Any) -> str:
     return json.dumps(output, indent=2, ensure_ascii=False)
 
 
-def print_step(console: Console, rec: StepRecord, max_steps: int, *, max_output_lines: int = 60
-               ) -> None:
+def print_step(
+    console: Console, rec: StepRecord, max_steps: int, *, max_output_lines: int = 60
+) -> None:
     resp = rec.response
     head = f"[bold cyan]Step {rec.step}[/]/{max_steps}"
     if resp is not None:
-        u = usage_of(resp)
-        head += (f"  [dim]{escape(resp.message_id)} · stop {resp.stop_reason} · in "
-                 f"{u['input_tokens']:,} · out {u['output_tokens']:,}")
+        u = resp.usage.as_dict()
+        head += (
+            f"  [dim]{escape(resp.message_id)} · stop {resp.stop_reason} · in "
+            f"{u['input_tokens']:,} · out {u['output_tokens']:,}"
+        )
         if u["cache_read_input_tokens"] or u["cache_creation_input_tokens"]:
-            head += (f" · cache write {u['cache_creation_input_tokens']:,} · read "
-                     f"{u['cache_read_input_tokens']:,}")
+            head += (
+                f" · cache write {u['cache_creation_input_tokens']:,} · read "
+                f"{u['cache_read_input_tokens']:,}"
+            )
         if resp.cost_usd is not None:
             head += f" · {fmt_cost(resp.cost_usd)}"
         if rec.duration_s:
@@ -254,9 +295,14 @@ def print_step(console: Console, rec: StepRecord, max_steps: int, *, max_output_
                 lines = lines[:keep] + [f"... {len(lines) - 2 * keep} lines ..."] + lines[-keep:]
             style = "red" if res.error else "green"
             dur = f" {fmt.duration(res.duration_s)}" if res.duration_s else ""
-            console.print(f"[{style}]◀ output[/]{dur}" + (
-                f" [dim]({res.truncated_bytes:,} bytes truncated for the model)[/]"
-                if res.truncated_bytes else ""))
+            console.print(
+                f"[{style}]◀ output[/]{dur}"
+                + (
+                    f" [dim]({res.truncated_bytes:,} bytes truncated for the model)[/]"
+                    if res.truncated_bytes
+                    else ""
+                )
+            )
             console.print(escape("\n".join(lines)), style="red" if res.error else None)
     for w in rec.warnings:
         console.print(f"[yellow]warning[/] ({escape(w.where)}): {escape(w.message)}")
@@ -275,8 +321,10 @@ def print_log(log: RunLog, console: Console | None = None) -> None:
     h = log.header
     assert h is not None
     who = h.agent + (f" ({h.model})" if h.model else "")
-    console.print(f"[bold]{escape(h.task)}[/] · {escape(who)} · {h.max_steps} steps max · "
-                  f"started {escape(h.started_at or time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h.t)))}")
+    console.print(
+        f"[bold]{escape(h.task)}[/] · {escape(who)} · {h.max_steps} steps max · "
+        f"started {escape(h.started_at or time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h.t)))}"
+    )
     console.print(f"[dim]{escape(str(log.name))} ({log.format})[/]")
     for w in log.warnings:
         console.print(f"[yellow]warning[/]: {escape(w)}")
@@ -292,10 +340,16 @@ def print_log(log: RunLog, console: Console | None = None) -> None:
     arts = [e for e in _tail_events(log) if isinstance(e, Artifact)]
     for a in arts:
         console.print(f"[dim]artifact {escape(a.name)}: {escape(a.path)}[/]")
-    totals_block(console, status=end.status if end else "incomplete (no run_end)",
-                 totals=tot, max_steps=h.max_steps, grade=grade,
-                 log_path=str(log.path) if log.path else None,
-                 message=end.message if end else None, model=h.model)
+    totals_block(
+        console,
+        status=end.status if end else "incomplete (no run_end)",
+        totals=tot,
+        max_steps=h.max_steps,
+        grade=grade,
+        log_path=str(log.path) if log.path else None,
+        message=end.message if end else None,
+        model=h.model,
+    )
 
 
 def _tail_events(log: RunLog) -> list[Event]:

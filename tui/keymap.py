@@ -44,8 +44,8 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
         raise KeymapError(f"{p}: cannot read keymap: {e}") from e
     table = data.get("keymap", {})
     if not isinstance(table, dict):
-        raise KeymapError(f"{p}: [keymap] must be a table of binding-id = \"keys\"")
+        raise KeymapError(f'{p}: [keymap] must be a table of binding-id = "keys"')
     bad = [k for k, v in table.items() if not isinstance(v, str)]
     if bad:
-        raise KeymapError(f"{p}: keymap.{bad[0]} must be a string like \"p\" or \"ctrl+g,J\"")
+        raise KeymapError(f'{p}: keymap.{bad[0]} must be a string like "p" or "ctrl+g,J"')
     return dict(table)

@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from engine.events import Event, ModelDelta, ToolOutputChunk
+from agentdeck.engine.events import Event, ModelDelta, ToolOutputChunk
 
 
 @dataclass
@@ -121,7 +121,7 @@ class LineRing:
                 self.partial, self._partial_cut = "", 0
         self.total_lines += len(done)
         if len(done) > self.max_lines:
-            done = done[-self.max_lines:]
+            done = done[-self.max_lines :]
         self.lines.extend(done)
         return done
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.runlog import EVENTS_FILE, LogError, RunLog
+from agentdeck.engine.log import EVENTS_FILE, LogError, RunLog
 
 LOG_SUFFIXES = (".jsonl", ".md", ".txt")
 

@@ -14,7 +14,7 @@ from array import array
 from dataclasses import dataclass, field
 from enum import IntFlag
 
-from engine.events import (
+from agentdeck.engine.events import (
     ErrorEvent,
     Event,
     Grade,
@@ -26,11 +26,11 @@ from engine.events import (
     StepStart,
     ToolCall,
     ToolResult,
+    Usage,
     WarningEvent,
-    usage_of,
 )
-from engine.runlog import CallRecord, StepRecord
-from tui.stepdata import StepSummary, input_text
+from agentdeck.engine.log import CallRecord, StepRecord
+from agentdeck.tui.stepdata import StepSummary, input_text
 
 #: Context windows by model-name prefix (tokens).
 CONTEXT_WINDOWS: tuple[tuple[str, int], ...] = (("claude", 200_000),)
@@ -96,7 +96,7 @@ class _LiveStep:
     step: int
     t_start: float
     tools: list[str] = field(default_factory=list)
-    usage: dict[str, int] | None = None
+    usage: Usage | None = None
     cost: float | None = None
     error: bool = False
     retried: bool = False
@@ -119,7 +119,7 @@ class RunState:
         self.u_cw = array("q")
         self.u_cr = array("q")
         self.u_cost = array("d")
-        self.totals = {"input": 0, "output": 0, "cache_write": 0, "cache_read": 0}
+        self.totals = Usage()
         self.total_cost: float | None = None
         self.metrics: dict[str, MetricSeries] = {}
         self.grade: Grade | None = None
@@ -194,8 +194,7 @@ class RunState:
             else:
                 x = float(len(series))
             series.add(x, float(ev.value), ev.step)
-            if self.live is not None and self.live.record is not None and \
-                    ev.step == self.live.step:
+            if self.live is not None and self.live.record is not None and ev.step == self.live.step:
                 self.live.record.metrics.append(ev)
             return Changed.METRICS
         if isinstance(ev, Grade):
@@ -236,8 +235,9 @@ class RunState:
             for arr in (self.u_in, self.u_out, self.u_cw, self.u_cr):
                 arr.append(0)
             self.u_cost.append(math.nan)
-        self.live = _LiveStep(ev.step, ev.t,
-                              record=StepRecord(step=ev.step, start=ev, t_start=ev.t))
+        self.live = _LiveStep(
+            ev.step, ev.t, record=StepRecord(step=ev.step, start=ev, t_start=ev.t)
+        )
         self._live_text = []
         self._live_text_len = 0
         self.active_call = None
@@ -247,19 +247,16 @@ class RunState:
         return Changed.STATUS | Changed.STEPS | Changed.TEXT
 
     def _response(self, ev: ModelResponse) -> Changed:
-        u = usage_of(ev)
+        u = ev.usage
         pos = self._step_pos.get(ev.step)
         if pos is None:
             self._step_start(StepStart(step=ev.step, t=ev.t))
             pos = self._step_pos[ev.step]
-        self.u_in[pos] = u["input_tokens"]
-        self.u_out[pos] = u["output_tokens"]
-        self.u_cw[pos] = u["cache_creation_input_tokens"]
-        self.u_cr[pos] = u["cache_read_input_tokens"]
-        self.totals["input"] += u["input_tokens"]
-        self.totals["output"] += u["output_tokens"]
-        self.totals["cache_write"] += u["cache_creation_input_tokens"]
-        self.totals["cache_read"] += u["cache_read_input_tokens"]
+        self.u_in[pos] = u.input_tokens
+        self.u_out[pos] = u.output_tokens
+        self.u_cw[pos] = u.cache_creation_input_tokens
+        self.u_cr[pos] = u.cache_read_input_tokens
+        self.totals.add(u)
         if ev.cost_usd is not None:
             self.u_cost[pos] = ev.cost_usd
             self.total_cost = (self.total_cost or 0.0) + ev.cost_usd
@@ -302,16 +299,13 @@ class RunState:
         live = self.live
         if live is None or live.step != step:
             return None
-        u = live.usage or {}
+        u = live.usage or Usage()
         end = self.last_t if self.last_t is not None else time.time()
         return StepSummary(
             step=step,
             tools=tuple(live.tools),
             duration_s=max(0.0, end - live.t_start),
-            input_tokens=u.get("input_tokens", 0),
-            output_tokens=u.get("output_tokens", 0),
-            cache_write=u.get("cache_creation_input_tokens", 0),
-            cache_read=u.get("cache_read_input_tokens", 0),
+            usage=u,
             cost_usd=live.cost,
             error=live.error,
             retried=live.retried,
@@ -322,21 +316,18 @@ class RunState:
     def position(self, step: int) -> int | None:
         return self._step_pos.get(step)
 
-    def cumulative(self, upto_pos: int | None = None) -> dict[str, float | None]:
-        """Token and cost totals over steps [0, upto_pos] (all steps when None)."""
+    def cumulative(self, upto_pos: int | None = None) -> tuple[Usage, float | None]:
+        """Token usage and cost over steps [0, upto_pos] (all steps when None)."""
         if upto_pos is None:
-            out: dict[str, float | None] = dict(self.totals)
-            out["cost"] = self.total_cost
-            return out
+            return self.totals.usage(), self.total_cost
         n = upto_pos + 1
         costs = [c for c in self.u_cost[:n] if not math.isnan(c)]
-        return {
-            "input": sum(self.u_in[:n]),
-            "output": sum(self.u_out[:n]),
-            "cache_write": sum(self.u_cw[:n]),
-            "cache_read": sum(self.u_cr[:n]),
-            "cost": sum(costs) if costs else None,
-        }
+        return Usage(
+            input_tokens=sum(self.u_in[:n]),
+            output_tokens=sum(self.u_out[:n]),
+            cache_creation_input_tokens=sum(self.u_cw[:n]),
+            cache_read_input_tokens=sum(self.u_cr[:n]),
+        ), (sum(costs) if costs else None)
 
     def context_used(self, pos: int | None = None) -> int | None:
         """Prompt tokens of the step at ``pos`` (latest step with a response when None)."""
@@ -357,7 +348,7 @@ class RunState:
         if self.header is None:
             return None
         if self.end is not None:
-            wall = self.end.totals.get("wall_s") if self.end.totals else None
+            wall = self.end.totals.wall_s if self.end.totals else None
             if isinstance(wall, int | float) and wall > 0:
                 return float(wall)
             span = (self.last_t or self.header.t) - self.header.t

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from engine.events import (
-    ToolCall,
-    usage_of,
-)
-from engine.runlog import RunLog, StepRecord
-from tui.format import output_text
+from agentdeck.engine.events import ToolCall, Usage
+from agentdeck.engine.log import RunLog, StepRecord
+from agentdeck.tui.format import output_text
 
 
-def read_step(log: RunLog, step: int, *, chunks: bool = False,
-              types: Iterable[str] | None = None) -> StepRecord:
+def read_step(
+    log: RunLog, step: int, *, chunks: bool = False, types: Iterable[str] | None = None
+) -> StepRecord:
     """One step of ``log`` for display: without output chunks unless asked
     (the result's output is what the model saw), only ``types`` if given."""
     return log.step(step, chunks=chunks, types=types)
@@ -34,10 +32,7 @@ class StepSummary:
     step: int
     tools: tuple[str, ...] = ()
     duration_s: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write: int = 0
-    cache_read: int = 0
+    usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
     error: bool = False
     retried: bool = False
@@ -48,20 +43,16 @@ class StepSummary:
     @property
     def prompt_tokens(self) -> int:
         """Tokens the model read this step (context used)."""
-        return self.input_tokens + self.cache_write + self.cache_read
+        return self.usage.prompt
 
 
 def summarize(rec: StepRecord, *, finished: bool = True) -> StepSummary:
-    usage = usage_of(rec.response) if rec.response else None
     errored = bool(rec.errors) or any(c.result is not None and c.result.error for c in rec.calls)
     return StepSummary(
         step=rec.step,
         tools=tuple(rec.tool_names),
         duration_s=rec.duration_s,
-        input_tokens=usage["input_tokens"] if usage else 0,
-        output_tokens=usage["output_tokens"] if usage else 0,
-        cache_write=usage["cache_creation_input_tokens"] if usage else 0,
-        cache_read=usage["cache_read_input_tokens"] if usage else 0,
+        usage=rec.response.usage if rec.response else Usage(),
         cost_usd=rec.response.cost_usd if rec.response else None,
         error=errored,
         retried=rec.retried,
@@ -74,7 +65,7 @@ def input_text(call: ToolCall) -> tuple[str, str]:
     """A tool input as (text, lexer): code inputs as Python, the rest as JSON."""
     inp = call.input
     if len(inp) == 1:
-        (key, val), = inp.items()
+        ((key, val),) = inp.items()
         if isinstance(val, str) and key in ("code", "source", "python", "script", "command"):
             return val.strip("\n"), "bash" if key == "command" else "python"
     if not inp:

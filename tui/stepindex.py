@@ -13,17 +13,18 @@ from dataclasses import replace
 
 from textual.cache import LRUCache
 
-from engine.events import EventError
-from engine.runlog import RunLog
-from tui.runstate import RunState
-from tui.stepdata import StepSummary, read_step, summarize
+from agentdeck.engine.events import EventError
+from agentdeck.engine.log import RunLog
+from agentdeck.tui.runstate import RunState
+from agentdeck.tui.stepdata import StepSummary, read_step, summarize
 
 _ROW_TYPES = ("step_start", "model_response", "tool_call", "tool_result", "warning", "error")
 
 
 class StepIndex:
-    def __init__(self, log: RunLog | None, state: RunState, *, live: bool = False,
-                 cache_size: int = 4096) -> None:
+    def __init__(
+        self, log: RunLog | None, state: RunState, *, live: bool = False, cache_size: int = 4096
+    ) -> None:
         self.log = log
         self.state = state
         self.live = live

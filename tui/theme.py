@@ -5,8 +5,13 @@ from __future__ import annotations
 from textual.app import App
 
 #: Colours for renderables drawn without an app (the dark theme's).
-DEFAULT_PALETTE = {"primary": "#0178D4", "accent": "#FFA62B", "success": "#4EBF71",
-                   "warning": "#FFA62B", "error": "#BA3C5B"}
+DEFAULT_PALETTE = {
+    "primary": "#0178D4",
+    "accent": "#FFA62B",
+    "success": "#4EBF71",
+    "warning": "#FFA62B",
+    "error": "#BA3C5B",
+}
 
 
 def palette(app: App) -> dict[str, str]:

@@ -7,10 +7,10 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from engine.agents.base import Agent, AgentContext, AgentError, AgentReply, ModelRequest
+from agentdeck.engine.agents.base import Agent, AgentContext, AgentError, AgentReply, ModelRequest
 
 if TYPE_CHECKING:
-    from tasks.base import TaskInstance
+    from agentdeck.engine.task import TaskInstance
 
 AGENTS = ("scripted", "claude", "replay:LOG[@N]")
 
@@ -20,30 +20,41 @@ NO_KEY = (
 )
 
 
-def make_agent_factory(spec: str, *, model: str | None = None,
-                       **options: Any) -> Callable[[TaskInstance], Agent]:
+def make_agent_factory(
+    spec: str, *, model: str | None = None, **options: Any
+) -> Callable[[TaskInstance], Agent]:
     """Check an agent spec now; build the agent once the task instance exists.
 
     Raises ``AgentError`` for an unknown agent or a missing API key.
     """
     if spec == "scripted":
-        from engine.agents.scripted import ScriptedAgent
+        from agentdeck.engine.agents.scripted import ScriptedAgent
 
         return lambda inst: ScriptedAgent(inst.reference_policy)
     if spec == "claude":
-        if not (options.get("api_key") or os.environ.get("ANTHROPIC_API_KEY")
-                or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        if not (
+            options.get("api_key")
+            or os.environ.get("ANTHROPIC_API_KEY")
+            or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+        ):
             raise AgentError(NO_KEY, code="no_api_key")
-        from engine.agents.claude import ClaudeAgent
+        from agentdeck.engine.agents.claude import ClaudeAgent
 
         kwargs = {k: v for k, v in options.items() if v is not None and k != "fork_agent"}
         return lambda inst: ClaudeAgent(model=model or "claude-haiku-4-5", **kwargs)
     if spec.startswith("replay:"):
-        from engine.agents.replay import make_replay_factory
+        from agentdeck.engine.agents.replay import make_replay_factory
 
-        return make_replay_factory(spec[len("replay:"):], model=model, **options)
+        return make_replay_factory(spec[len("replay:") :], model=model, **options)
     raise AgentError(f"unknown agent {spec!r}; the agents are: {', '.join(AGENTS)}")
 
 
-__all__ = ["AGENTS", "Agent", "AgentContext", "AgentError", "AgentReply", "ModelRequest",
-           "make_agent_factory"]
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "AgentContext",
+    "AgentError",
+    "AgentReply",
+    "ModelRequest",
+    "make_agent_factory",
+]

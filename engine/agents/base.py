@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from engine.events import Event, empty_usage
+from agentdeck.engine.events import Event, Usage
 
 
 @dataclass
@@ -31,7 +31,7 @@ class AgentReply:
     message_id: str
     content: list[dict[str, Any]]
     stop_reason: str | None
-    usage: dict[str, int] = field(default_factory=empty_usage)
+    usage: Usage = field(default_factory=Usage)
     model: str | None = None
     latency_s: float | None = None
     cost_usd: float | None = None

@@ -44,9 +44,9 @@ from typing import Any
 
 import anthropic
 
-from engine import pricing
-from engine.agents.base import AgentContext, AgentError, AgentReply, ModelRequest
-from engine.events import USAGE_KEYS, Event, ModelDelta, WarningEvent
+from agentdeck.engine import pricing
+from agentdeck.engine.agents.base import AgentContext, AgentError, AgentReply, ModelRequest
+from agentdeck.engine.events import USAGE_KEYS, Event, ModelDelta, Usage, WarningEvent
 
 DEFAULT_MODEL = "claude-haiku-4-5"
 KEY_HELP = (
@@ -164,14 +164,18 @@ def _api_detail(err: anthropic.APIStatusError) -> tuple[str | None, str]:
     return (etype if isinstance(etype, str) else None), (msg if isinstance(msg, str) else str(err))
 
 
-def _usage(usage: Any) -> dict[str, int]:
+def _usage(usage: Any) -> Usage:
     """The four counts exactly as reported, None as 0."""
-    return {k: int(getattr(usage, k, None) or 0) for k in USAGE_KEYS}
+    return Usage(**{k: int(getattr(usage, k, None) or 0) for k in USAGE_KEYS})
 
 
 def _block(block: Any) -> dict[str, Any]:
     """A content block as the API returned it (the SDK's own helper fields dropped)."""
-    d = block.model_dump(mode="json", exclude_none=True) if hasattr(block, "model_dump") else dict(block)
+    d = (
+        block.model_dump(mode="json", exclude_none=True)
+        if hasattr(block, "model_dump")
+        else dict(block)
+    )
     d.pop("parsed_output", None)
     first = {k: d.pop(k) for k in _KEY_ORDER if k in d}
     return {**first, **d}
@@ -201,9 +205,13 @@ class ClaudeAgent:
         seed: int | None = None,
     ) -> None:
         if max_tokens < 1:
-            raise AgentError(f"--max-tokens must be at least 1, got {max_tokens}", code="bad_config")
+            raise AgentError(
+                f"--max-tokens must be at least 1, got {max_tokens}", code="bad_config"
+            )
         if temperature is not None and not 0.0 <= temperature <= 1.0:
-            raise AgentError(f"--temperature must be between 0 and 1, got {temperature}", code="bad_config")
+            raise AgentError(
+                f"--temperature must be between 0 and 1, got {temperature}", code="bad_config"
+            )
         if max_retries < 0:
             raise AgentError(f"max_retries must be >= 0, got {max_retries}", code="bad_config")
         self.model = model
@@ -228,7 +236,9 @@ class ClaudeAgent:
                     api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
                 )
             except anthropic.AnthropicError as e:
-                raise AgentError(f"Cannot set up the Anthropic client: {e}. {KEY_HELP}", code="no_api_key") from e
+                raise AgentError(
+                    f"Cannot set up the Anthropic client: {e}. {KEY_HELP}", code="no_api_key"
+                ) from e
         if not _has_credentials(self._client):
             raise AgentError(
                 f"ANTHROPIC_API_KEY is not set (and no other Anthropic credentials were found). {KEY_HELP}",
@@ -245,7 +255,11 @@ class ClaudeAgent:
         """The Messages API parameters for a request (the request itself is not changed)."""
         messages = _without_cache_control(copy.deepcopy(request.messages))
         tools = _without_cache_control(copy.deepcopy(request.tools))
-        params: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, "messages": messages}
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "messages": messages,
+        }
         if self.cache:
             if tools:
                 tools[-1]["cache_control"] = dict(_EPHEMERAL)
@@ -306,7 +320,9 @@ class ClaudeAgent:
 
     def _check_stop(self, ctx: AgentContext) -> None:
         if ctx.stop.is_set():
-            raise AgentError(f"Interrupted while waiting for Claude (step {ctx.step}).", code="interrupted")
+            raise AgentError(
+                f"Interrupted while waiting for Claude (step {ctx.step}).", code="interrupted"
+            )
 
     def _wait_s(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -371,15 +387,26 @@ class ClaudeAgent:
         d = event.delta
         index = int(event.index)
         if d.type == "text_delta" and d.text:
-            call.emit(ModelDelta(step=call.ctx.step, block_index=index + 1, kind="text", text=d.text))
+            call.emit(
+                ModelDelta(step=call.ctx.step, block_index=index + 1, kind="text", text=d.text)
+            )
         elif d.type == "input_json_delta":
             tool_json[index] = tool_json.get(index, "") + d.partial_json
             if d.partial_json:
                 call.emit(
-                    ModelDelta(step=call.ctx.step, block_index=index + 1, kind="tool_input", text=d.partial_json)
+                    ModelDelta(
+                        step=call.ctx.step,
+                        block_index=index + 1,
+                        kind="tool_input",
+                        text=d.partial_json,
+                    )
                 )
         elif d.type == "thinking_delta" and d.thinking:
-            call.emit(ModelDelta(step=call.ctx.step, block_index=index + 1, kind="thinking", text=d.thinking))
+            call.emit(
+                ModelDelta(
+                    step=call.ctx.step, block_index=index + 1, kind="thinking", text=d.thinking
+                )
+            )
 
     def _classify(self, err: BaseException) -> BaseException:
         """What a failed attempt becomes: ``_Retry`` or a final ``AgentError``."""
@@ -412,7 +439,9 @@ class ClaudeAgent:
         if status == 200:  # an error event inside the stream
             if etype in _RETRYABLE_ERROR_TYPES:
                 return _Retry(f"the stream sent an error event ({etype}: {msg})")
-            return AgentError(f"The Claude API stream sent an error: {etype}: {msg}", code="api_error")
+            return AgentError(
+                f"The Claude API stream sent an error: {etype}: {msg}", code="api_error"
+            )
         if status in (401, 403):
             return AgentError(
                 f"The Anthropic API rejected the API key ({what}: {msg}). {KEY_HELP}", code="auth"
@@ -429,8 +458,12 @@ class ClaudeAgent:
                 code="not_found",
             )
         if status == 400:
-            return AgentError(f"The Anthropic API rejected the request ({what}): {msg}", code="bad_request")
-        return AgentError(f"The Anthropic API rejected the request ({what}): {msg}", code="api_error")
+            return AgentError(
+                f"The Anthropic API rejected the request ({what}): {msg}", code="bad_request"
+            )
+        return AgentError(
+            f"The Anthropic API rejected the request ({what}): {msg}", code="api_error"
+        )
 
     def _reply(self, result: _Result, ctx: AgentContext) -> AgentReply:
         message = result.message
@@ -440,7 +473,9 @@ class ClaudeAgent:
         dropped: list[str] = []
         for i, block in enumerate(blocks):
             d = _block(block)
-            if d.get("type") == "tool_use" and _cut_off(i, len(blocks), stop_reason, result.tool_json):
+            if d.get("type") == "tool_use" and _cut_off(
+                i, len(blocks), stop_reason, result.tool_json
+            ):
                 dropped.append(f"{d.get('name')} ({d.get('id')})")
                 continue
             content.append(d)
@@ -457,7 +492,10 @@ class ClaudeAgent:
             )
             if not content:
                 content.append(
-                    {"type": "text", "text": f"[tool call {', '.join(dropped)} was cut off by max_tokens]"}
+                    {
+                        "type": "text",
+                        "text": f"[tool call {', '.join(dropped)} was cut off by max_tokens]",
+                    }
                 )
         usage = _usage(message.usage)
         model = getattr(message, "model", None) or self.model
@@ -487,7 +525,9 @@ class ClaudeAgent:
         )
 
 
-def _cut_off(index: int, count: int, stop_reason: str | None, tool_json: dict[int, str] | None) -> bool:
+def _cut_off(
+    index: int, count: int, stop_reason: str | None, tool_json: dict[int, str] | None
+) -> bool:
     """Was this tool_use block cut off by max_tokens?"""
     if tool_json is not None and index in tool_json:
         raw = tool_json[index]
@@ -533,7 +573,9 @@ def _mark_last_user_block(messages: list[dict[str, Any]]) -> None:
         content = m.get("content")
         if isinstance(content, str):
             if content:
-                m["content"] = [{"type": "text", "text": content, "cache_control": dict(_EPHEMERAL)}]
+                m["content"] = [
+                    {"type": "text", "text": content, "cache_control": dict(_EPHEMERAL)}
+                ]
         elif isinstance(content, list) and content and isinstance(content[-1], dict):
             content[-1]["cache_control"] = dict(_EPHEMERAL)
         return

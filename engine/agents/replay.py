@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.agents.base import Agent, AgentContext, AgentError, AgentReply, ModelRequest
-from engine.events import empty_usage
-from engine.runlog import LogError, RunLog
+from agentdeck.engine.agents.base import Agent, AgentContext, AgentError, AgentReply, ModelRequest
+from agentdeck.engine.events import Usage
+from agentdeck.engine.log import LogError, RunLog
 
 if TYPE_CHECKING:
-    from tasks.base import TaskInstance
+    from agentdeck.engine.task import TaskInstance
 
 
 def parse_spec(spec: str) -> tuple[Path, int | None]:
@@ -38,8 +38,13 @@ def recorded_messages(path: Path) -> list[dict[str, Any]]:
             for n in log.step_numbers:
                 resp = log.step(n).response
                 if resp is not None:
-                    out.append({"id": resp.message_id, "content": resp.content,
-                                "stop_reason": resp.stop_reason})
+                    out.append(
+                        {
+                            "id": resp.message_id,
+                            "content": resp.content,
+                            "stop_reason": resp.stop_reason,
+                        }
+                    )
             return out
     except LogError as e:
         raise AgentError(f"replay: {e}") from e
@@ -48,11 +53,13 @@ def recorded_messages(path: Path) -> list[dict[str, Any]]:
 class ReplayAgent:
     name = "replay"
 
-    def __init__(self, messages: list[dict[str, Any]], *, until: int | None = None,
-                 then: Agent | None = None) -> None:
+    def __init__(
+        self, messages: list[dict[str, Any]], *, until: int | None = None, then: Agent | None = None
+    ) -> None:
         if until is not None and until > len(messages):
-            raise AgentError(f"replay: the log has {len(messages)} steps, cannot fork at step "
-                             f"{until}")
+            raise AgentError(
+                f"replay: the log has {len(messages)} steps, cannot fork at step {until}"
+            )
         self.messages = messages if until is None else messages[:until]
         self.then = then
         self.model = then.model if then is not None else None
@@ -62,12 +69,20 @@ class ReplayAgent:
         if i < len(self.messages):
             t0 = time.perf_counter()
             rec = self.messages[i]
-            return AgentReply(message_id=f"replay_{rec['id']}", content=rec["content"],
-                              stop_reason=rec["stop_reason"], usage=empty_usage(),
-                              latency_s=time.perf_counter() - t0, cost_usd=0.0)
+            return AgentReply(
+                message_id=f"replay_{rec['id']}",
+                content=rec["content"],
+                stop_reason=rec["stop_reason"],
+                usage=Usage(),
+                latency_s=time.perf_counter() - t0,
+                cost_usd=0.0,
+            )
         if self.then is None:
-            raise AgentError(f"replay: all {len(self.messages)} recorded steps were replayed "
-                             "and the run has not ended", code="policy_exhausted")
+            raise AgentError(
+                f"replay: all {len(self.messages)} recorded steps were replayed "
+                "and the run has not ended",
+                code="policy_exhausted",
+            )
         return self.then.respond(request, ctx)
 
     def close(self) -> None:
@@ -75,15 +90,16 @@ class ReplayAgent:
             self.then.close()
 
 
-def make_replay_factory(spec: str, *, model: str | None = None,
-                        **options: Any) -> Callable[[TaskInstance], Agent]:
+def make_replay_factory(
+    spec: str, *, model: str | None = None, **options: Any
+) -> Callable[[TaskInstance], Agent]:
     path, until = parse_spec(spec)
     messages = recorded_messages(path)
     if not messages:
         raise AgentError(f"replay: {path} has no recorded steps")
     then_factory = None
     if until is not None:
-        from engine.agents import make_agent_factory
+        from agentdeck.engine.agents import make_agent_factory
 
         fork = options.pop("fork_agent", None) or "claude"
         if fork.startswith("replay:"):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engine.agents.base import AgentContext, AgentError, AgentReply, ModelRequest
-from engine.events import empty_usage
-from tasks.base import ScriptedStep
+from agentdeck.engine.agents.base import AgentContext, AgentError, AgentReply, ModelRequest
+from agentdeck.engine.events import Usage
+from agentdeck.engine.task import ScriptedStep
 
 
 class ScriptedAgent:
@@ -38,13 +38,19 @@ class ScriptedAgent:
         content: list[dict[str, Any]] = []
         if s.text:
             content.append({"type": "text", "text": s.text})
-        content.append({"type": "tool_use", "id": f"toolu_scripted_{request.step:04d}",
-                        "name": s.tool, "input": s.input})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_scripted_{request.step:04d}",
+                "name": s.tool,
+                "input": s.input,
+            }
+        )
         return AgentReply(
             message_id=f"scripted_{request.step:04d}",
             content=content,
             stop_reason="tool_use",
-            usage=empty_usage(),
+            usage=Usage(),
             model=None,
             latency_s=time.perf_counter() - t0,
             cost_usd=0.0,

@@ -1,6 +1,6 @@
 """The dataset layer: loaders for the tasks' public data sets.
 
-Import from ``engine.datasets`` (the public face); the modules here hold the
+Import from ``agentdeck.engine.datasets`` (the public face); the modules here hold the
 parts: ``paths`` (where data lives), ``sources`` (URLs and published
 checksums), ``download`` (resumable verified downloads), ``idx`` (the IDX
 format), ``images`` (image data sets), ``agnews`` (AG News), ``fetch`` (find

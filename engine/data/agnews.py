@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.data import fetch
-from engine.data.download import file_digests
-from engine.data.errors import CsvFormatError, DatasetError, DatasetUnavailable
-from engine.data.paths import ProgressFn
-from engine.data.paths import data_dir as resolve_data_dir
-from engine.data.sources import SOURCES
+from agentdeck.engine.data import fetch
+from agentdeck.engine.data.download import file_digests
+from agentdeck.engine.data.errors import CsvFormatError, DatasetError, DatasetUnavailable
+from agentdeck.engine.data.paths import ProgressFn
+from agentdeck.engine.data.paths import data_dir as resolve_data_dir
+from agentdeck.engine.data.sources import SOURCES
 
 SPLITS = ("train", "test")
 _ENTITY = re.compile(r"[& ](#\d{1,5}|quot|amp|lt|gt|hellip|nbsp|apos);")

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
-from engine.data.errors import DownloadError
-from engine.data.paths import ProgressFn
+from agentdeck.engine.data.errors import DownloadError
+from agentdeck.engine.data.paths import ProgressFn
 
 #: Pause before retry k (1-based) is ``RETRY_BACKOFF_S * 2 ** (k - 1)`` seconds.
 RETRY_BACKOFF_S = 1.0

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.data import download as _dl
-from engine.data.errors import DatasetUnavailable, DownloadError
-from engine.data.paths import ENV_VAR, ProgressFn
-from engine.data.sources import DatasetSource, RemoteFile
+from agentdeck.engine.data import download as _dl
+from agentdeck.engine.data.errors import DatasetUnavailable, DownloadError
+from agentdeck.engine.data.paths import ENV_VAR, ProgressFn
+from agentdeck.engine.data.sources import DatasetSource, RemoteFile
 
 #: Seconds one connect/read may take, and how often a transient failure is retried.
 DOWNLOAD_TIMEOUT_S = 30.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.errors import IdxFormatError
+from agentdeck.engine.data.errors import IdxFormatError
 
 _TYPES: dict[int, tuple[str, str]] = {
     0x08: ("u1", "unsigned byte"),

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.data import fetch
-from engine.data.download import file_digests
-from engine.data.errors import DatasetError, DatasetUnavailable, IdxFormatError
-from engine.data.idx import IMAGE_NAMES, LABEL_NAMES, find_split, read_idx_pair
-from engine.data.paths import ProgressFn
-from engine.data.paths import data_dir as resolve_data_dir
-from engine.data.sources import SOURCES, DatasetSource
+from agentdeck.engine.data import fetch
+from agentdeck.engine.data.download import file_digests
+from agentdeck.engine.data.errors import DatasetError, DatasetUnavailable, IdxFormatError
+from agentdeck.engine.data.idx import IMAGE_NAMES, LABEL_NAMES, find_split, read_idx_pair
+from agentdeck.engine.data.paths import ProgressFn
+from agentdeck.engine.data.paths import data_dir as resolve_data_dir
+from agentdeck.engine.data.sources import SOURCES, DatasetSource
 
 #: Share of a split held out as the test split when a data set has no test split.
 HOLDOUT_FRACTION = 0.2
@@ -98,7 +98,7 @@ def load_image_dataset(
 ) -> ImageDataset:
     """Load ``spec`` (``fashion-mnist``, ``mnist``, ``digits`` or ``idx:PATH``).
 
-    ``data_dir``: see ``engine.data.paths.data_dir``. ``download=False`` never
+    ``data_dir``: see ``agentdeck.engine.data.paths.data_dir``. ``download=False`` never
     touches the network. Raises ``DatasetUnavailable`` (with the options that
     remain) when the data is not here and cannot be fetched, ``DatasetError``
     when it is here but damaged, or when ``spec``/``n_train`` make no sense.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 #: progress(what, done, total): e.g. ("fashion-mnist train-images-idx3-ubyte.gz",
 #: 1_000_000, 26_421_880); total is None when the server does not say.
-#: The same shape as ``tasks.base.ProgressFn`` (kept here so that the engine
+#: The same shape as ``agentdeck.engine.task.ProgressFn`` (kept here so that the engine
 #: does not import from ``tasks``).
 ProgressFn = Callable[[str, int, int | None], None]
 

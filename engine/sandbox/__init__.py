@@ -1,6 +1,6 @@
 """The Jupyter-kernel Python sandbox (see docs/sandbox.md).
 
-Names are loaded lazily: the kernel imports ``engine.sandbox.helpers`` at start,
+Names are loaded lazily: the kernel imports ``agentdeck.engine.sandbox.helpers`` at start,
 and that must not pull in the engine side (zmq sockets, psutil, events).
 """
 
@@ -10,20 +10,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.sandbox.helpers import METRIC_MIME, log_metric
-    from engine.sandbox.kernel import RESTART_ADVICE, ExecResult, Sandbox, SandboxError
-    from engine.sandbox.tool import python_expression_tool
-    from engine.sandbox.truncate import truncate_middle
+    from agentdeck.engine.sandbox.helpers import METRIC_MIME, log_metric
+    from agentdeck.engine.sandbox.kernel import RESTART_ADVICE, ExecResult, Sandbox, SandboxError
+    from agentdeck.engine.sandbox.tool import python_expression_tool
+    from agentdeck.engine.sandbox.truncate import truncate_middle
 
 _EXPORTS = {
-    "Sandbox": "engine.sandbox.kernel",
-    "ExecResult": "engine.sandbox.kernel",
-    "SandboxError": "engine.sandbox.kernel",
-    "RESTART_ADVICE": "engine.sandbox.kernel",
-    "python_expression_tool": "engine.sandbox.tool",
-    "log_metric": "engine.sandbox.helpers",
-    "METRIC_MIME": "engine.sandbox.helpers",
-    "truncate_middle": "engine.sandbox.truncate",
+    "Sandbox": "agentdeck.engine.sandbox.kernel",
+    "ExecResult": "agentdeck.engine.sandbox.kernel",
+    "SandboxError": "agentdeck.engine.sandbox.kernel",
+    "RESTART_ADVICE": "agentdeck.engine.sandbox.kernel",
+    "python_expression_tool": "agentdeck.engine.sandbox.tool",
+    "log_metric": "agentdeck.engine.sandbox.helpers",
+    "METRIC_MIME": "agentdeck.engine.sandbox.helpers",
+    "truncate_middle": "agentdeck.engine.sandbox.truncate",
 }
 
 __all__ = [
@@ -41,5 +41,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'engine.sandbox' has no attribute {name!r}")
+        raise AttributeError(f"module 'agentdeck.engine.sandbox' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)

@@ -3,7 +3,7 @@
 ``log_metric`` is pre-imported into the kernel's namespace at start (and after
 every restart), and can also be imported explicitly::
 
-    from engine.sandbox.helpers import log_metric
+    from agentdeck.engine.sandbox.helpers import log_metric
     log_metric("val_loss", 0.31, step=120, x=3)
 
 Inside a Jupyter kernel it publishes display data with the MIME type
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 METRIC_MIME = "application/vnd.agentdeck.metric+json"
-#: The same as ``engine.events.METRIC_SOURCES`` (not imported: this module stays light).
+#: The same as ``agentdeck.engine.events.METRIC_SOURCES`` (not imported: this module stays light).
 METRIC_SOURCES = ("sandbox", "trainer", "system", "grader", "agent")
 
 MetricSink = Callable[[dict[str, Any]], None]

@@ -42,12 +42,12 @@ import zmq
 from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
 
-from engine.sandbox.env import kernel_env
-from engine.sandbox.helpers import METRIC_MIME
-from engine.sandbox.truncate import HeadTail
+from agentdeck.engine.sandbox.env import kernel_env
+from agentdeck.engine.sandbox.helpers import METRIC_MIME
+from agentdeck.engine.sandbox.truncate import HeadTail
 
 if TYPE_CHECKING:
-    from engine.runlog import RunDir
+    from agentdeck.engine.log import RunDir
 
 ExecStatus = Literal["ok", "error", "timeout", "died"]
 OutputFn = Callable[[str, str], None]
@@ -60,19 +60,20 @@ RESTART_ADVICE = (
 )
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-#: The project root (parent of the ``engine`` package), appended to the kernel's
-#: sys.path so ``from engine.sandbox.helpers import log_metric`` works in any interpreter.
-_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
-_HELPER_IMPORT = "from engine.sandbox.helpers import log_metric"
+_HELPER_IMPORT = "from agentdeck.engine.sandbox.helpers import log_metric"
 
 # Runs as ``python -c``: limits first (inherited by everything the kernel
 # starts), then ipykernel exactly as ``python -m ipykernel_launcher`` would.
 _LAUNCHER = """\
 import sys
-mem, cpu, root, conn_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-del sys.argv[1:5]
-# last on the path: the agent's own modules in work/ must win over ours
-sys.path.append(root)
+mem, cpu, conn_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+del sys.argv[1:4]
+# agentdeck's helpers are imported before the working directory is on the path, so an
+# agent's own module of the same name (an ``agentdeck.py`` in work/) cannot shadow them
+_cwd = [p for p in sys.path if p in ("", ".")]
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+import agentdeck.engine.sandbox.helpers
+sys.path[:0] = _cwd
 try:
     import resource
 except ImportError:
@@ -428,7 +429,6 @@ class Sandbox:
             _LAUNCHER,
             str(mem),
             str(int(self.cpu_time_limit_s or 0)),
-            _PROJECT_ROOT,
             str(conn_dir),
             "-f",
             str(conn_file),

@@ -21,11 +21,11 @@ import base64
 import re
 from typing import IO, Any
 
-from engine.events import Artifact, Metric, ToolOutputChunk, WarningEvent
-from engine.sandbox.helpers import metric_payload
-from engine.sandbox.kernel import ExecResult, SandboxError
-from engine.sandbox.truncate import CarriageReturns, HeadTail, truncate_middle
-from engine.tools import ToolContext, ToolOutcome, ToolSpec
+from agentdeck.engine.events import Artifact, Metric, ToolOutputChunk, WarningEvent
+from agentdeck.engine.sandbox.helpers import metric_payload
+from agentdeck.engine.sandbox.kernel import ExecResult, SandboxError
+from agentdeck.engine.sandbox.truncate import CarriageReturns, HeadTail, truncate_middle
+from agentdeck.engine.tools import ToolContext, ToolOutcome, ToolSpec
 
 TOOL_NAME = "python_expression"
 

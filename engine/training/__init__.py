@@ -1,1 +1,1 @@
-"""Implementation of the trainer; import the public API from ``engine.trainer``."""
+"""Implementation of the trainer; import the public API from ``agentdeck.engine.trainer``."""

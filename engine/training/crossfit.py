@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.training.config import CrossFitResult, FoldSummary, MetricFn, TrainConfig
-from engine.training.data import DataError, as_features, as_labels, to_device
-from engine.training.device import amp_settings, configure_cpu_threads, pick_device
-from engine.training.loop import (
+from agentdeck.engine.training.config import CrossFitResult, FoldSummary, MetricFn, TrainConfig
+from agentdeck.engine.training.data import DataError, as_features, as_labels, to_device
+from agentdeck.engine.training.device import amp_settings, configure_cpu_threads, pick_device
+from agentdeck.engine.training.loop import (
     _data_fits_device,
     _logits,
     _resolve_metric_fn,

@@ -20,9 +20,7 @@ def as_features(X: Any, what: str = "X") -> torch.Tensor:
     """
     if isinstance(X, torch.Tensor):
         t = X.detach()
-        if not t.is_floating_point():
-            t = t.float()
-        elif t.dtype != torch.float32:
+        if not t.is_floating_point() or t.dtype != torch.float32:
             t = t.float()
     else:
         try:

@@ -20,22 +20,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.training.config import FitResult, MetricFn, TrainConfig
-from engine.training.data import (
+from agentdeck.engine.training.config import FitResult, MetricFn, TrainConfig
+from agentdeck.engine.training.data import (
     DataError,
     as_features,
     as_labels,
     stratified_holdout,
     to_device,
 )
-from engine.training.device import (
+from agentdeck.engine.training.device import (
     AmpSettings,
     amp_settings,
     configure_cpu_threads,
     pick_device,
     set_seed,
 )
-from engine.training.metrics import Prefixed, default_metric_fn
+from agentdeck.engine.training.metrics import Prefixed, default_metric_fn
 
 
 def _autocast(device: torch.device, amp: AmpSettings) -> Any:

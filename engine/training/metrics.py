@@ -1,10 +1,10 @@
 """Where the trainer's per-epoch metrics go.
 
 ``default_metric_fn()`` is used when a caller passes ``on_metric=None``: inside
-the sandbox kernel it forwards to ``engine.sandbox.helpers.log_metric`` (which
+the sandbox kernel it forwards to ``agentdeck.engine.sandbox.helpers.log_metric`` (which
 turns a metric into a live ``metric`` event); anywhere else it does nothing.
 ``metric_event_fn(emit)`` is for the engine process: it turns each metric into
-an ``engine.events.Metric`` with ``source="trainer"``.
+an ``agentdeck.engine.events.Metric`` with ``source="trainer"``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from engine.training.config import MetricFn
+from agentdeck.engine.training.config import MetricFn
 
 
 def in_ipython_kernel() -> bool:
@@ -50,7 +50,7 @@ class SandboxMetricFn:
             return
         try:
             if self._log is None:
-                from engine.sandbox.helpers import log_metric
+                from agentdeck.engine.sandbox.helpers import log_metric
 
                 self._log = log_metric
             if self._with_source:
@@ -80,7 +80,7 @@ def default_metric_fn() -> MetricFn:
     if not in_ipython_kernel():
         return _noop
     try:
-        import engine.sandbox.helpers  # noqa: F401
+        import agentdeck.engine.sandbox.helpers  # noqa: F401
     except Exception:
         return _noop
     return SandboxMetricFn()
@@ -89,11 +89,11 @@ def default_metric_fn() -> MetricFn:
 def metric_event_fn(
     emit: Callable[[Any], Any], *, step: int | None = None, source: str = "trainer"
 ) -> MetricFn:
-    """An ``on_metric`` that emits ``engine.events.Metric`` events through ``emit``.
+    """An ``on_metric`` that emits ``agentdeck.engine.events.Metric`` events through ``emit``.
 
     NaN and infinite values become ``value=None`` (JSON has no NaN).
     """
-    from engine.events import Metric
+    from agentdeck.engine.events import Metric
 
     def on_metric(name: str, value: float, *, x: float | None = None) -> None:
         v = float(value)

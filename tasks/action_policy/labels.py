@@ -52,8 +52,10 @@ def map_to_actions(
     """The action label (0..4, int64) of each AG News row (topic labels 0..3)."""
     topics = np.asarray(topics, dtype=np.int64)
     if not (len(topics) == len(titles) == len(descriptions)):
-        raise ValueError(f"got {len(topics)} topics, {len(titles)} titles and "
-                         f"{len(descriptions)} descriptions; they must match")
+        raise ValueError(
+            f"got {len(topics)} topics, {len(titles)} titles and "
+            f"{len(descriptions)} descriptions; they must match"
+        )
     bad = (topics < 0) | (topics > SCI_TECH)
     if bad.any():
         i = int(bad.argmax())

@@ -36,10 +36,9 @@ def calibration_code(
         import torch
         from torch import nn
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from engine.trainer import TrainConfig, fit, count_parameters
-        from engine.metrics import (accuracy, macro_f1, expected_calibration_error, nll,
-                                    brier_score, confusion_matrix, fit_temperature, softmax,
-                                    agent_loop_proxy)
+        from agentdeck.engine.trainer import TrainConfig, fit, count_parameters
+        from agentdeck.engine.metrics import (accuracy, macro_f1, expected_calibration_error, nll,
+                                    brier_score, confusion_matrix, fit_temperature, softmax)
 
         # TF-IDF features (fit on train only)
         vec = TfidfVectorizer(max_features={max_features}, ngram_range=(1, 2))
@@ -71,7 +70,7 @@ def calibration_code(
             pred = p.argmax(1)
             m = {{"accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred, k),
                   "ece": expected_calibration_error(p, y, 10), "nll": nll(p, y),
-                  "brier": brier_score(p, y), **agent_loop_proxy(p)}}
+                  "brier": brier_score(p, y)}}
             print(f"{{tag:>22}}: " + ", ".join(f"{{n}} {{v:.4f}}" for n, v in m.items()))
             return m
 

@@ -52,7 +52,8 @@ def stratified_split(
         sug = "/".join(map(str, suggest_sizes(n)))
         raise SplitSizeError(
             f"sizes {'/'.join(map(str, sizes))} need {sum(sizes):,} rows but the pool has "
-            f"{n:,}; use e.g. -T sizes={sug} (train/val/test)")
+            f"{n:,}; use e.g. -T sizes={sug} (train/val/test)"
+        )
     rng = np.random.default_rng(seed)
     classes = np.unique(y)
     shuffled = [rng.permutation(np.flatnonzero(y == c)) for c in classes]
@@ -61,7 +62,7 @@ def stratified_split(
     out: dict[str, np.ndarray] = {}
     for name, size in (("test", sizes[2]), ("val", sizes[1]), ("train", sizes[0])):
         take = _allocate(remaining, size)
-        parts = [s[u:u + t] for s, u, t in zip(shuffled, used, take, strict=True)]
+        parts = [s[u : u + t] for s, u, t in zip(shuffled, used, take, strict=True)]
         out[name] = np.sort(np.concatenate(parts))
         used += take
         remaining -= take

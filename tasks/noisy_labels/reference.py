@@ -3,7 +3,7 @@
 Method (measured choices: docs/trainer.md):
 
 1. Out-of-fold class probabilities from a small ensemble trained with
-   ``engine.trainer.cross_fit``: a CNN (for square images) and an MLP, each
+   ``agentdeck.engine.trainer.cross_fit``: a CNN (for square images) and an MLP, each
    trained with the small-loss trick (the highest-loss 20% of every batch is
    ignored after the first epochs, so the networks learn the clean signal
    rather than the flipped labels) and early-stopped on held-out accuracy.
@@ -64,7 +64,7 @@ def _auto_epochs(n: int) -> tuple[int, int]:
 
 def ensemble(n: int, d: int, k: int, *, epochs: int | None = None, seed: int = 0) -> list[Member]:
     """The models trained for one data set of ``n`` rows of ``d`` values and ``k`` classes."""
-    from engine.trainer import MLP, SmallCNN, TrainConfig, square_image_shape
+    from agentdeck.engine.trainer import MLP, SmallCNN, TrainConfig, square_image_shape
 
     cnn_epochs, mlp_epochs = _auto_epochs(n) if epochs is None else (epochs, 2 * epochs)
     common = dict(
@@ -149,7 +149,7 @@ def _oof_ensemble(
     train_mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]], str]:
     """Mean out-of-fold probabilities of the members, their summaries, the device."""
-    from engine.trainer import cross_fit
+    from agentdeck.engine.trainer import cross_fit
 
     k = int(y.max()) + 1
     probs = []
@@ -218,7 +218,7 @@ def detect_noisy(
         raise ValueError(f"X_train has {len(X)} rows but y_train has {len(y)} labels")
     n, d = X.shape
     if rounds is None:
-        from engine.trainer import pick_device
+        from agentdeck.engine.trainer import pick_device
 
         on_cpu = pick_device(device).type == "cpu"
         rounds = 1 if on_cpu and n > CPU_TWO_ROUNDS_MAX else 2
@@ -286,12 +286,12 @@ def detection_code(
     ``detect_noisy``, saves the indices with ``np.save(output, idx)`` and prints
     a short summary."""
     return f"""\
-# Out-of-fold probabilities from a small CNN + MLP ensemble (engine.trainer.cross_fit,
+# Out-of-fold probabilities from a small CNN + MLP ensemble (agentdeck.engine.trainer.cross_fit,
 # trained with the small-loss trick), an EM estimate of the label-noise transition
 # matrix, then flag the labels most likely wrong (cut at the best expected F1);
 # a second round re-fits without the flagged samples and flags again.
 import numpy as np
-from tasks.noisy_labels.reference import detect_noisy
+from agentdeck.tasks.noisy_labels.reference import detect_noisy
 
 idx, info = detect_noisy(X_train, y_train, folds={folds}, epochs={epochs!r}, seed={seed})
 np.save({output!r}, idx)

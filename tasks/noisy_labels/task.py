@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.events import Artifact, Event, Grade
-from engine.grader import (
+from agentdeck.engine.events import Artifact, Event, Grade
+from agentdeck.engine.grader import (
     AllOf,
     AnyOf,
     SubmissionError,
@@ -28,10 +28,9 @@ from engine.grader import (
     resolve_submission,
     validate_indices,
 )
-from engine.metrics import detection_scores
-from engine.runlog import RunDir
-from engine.tools import ToolContext, ToolOutcome, ToolSpec
-from tasks.base import (
+from agentdeck.engine.log import RunDir
+from agentdeck.engine.metrics import detection_scores
+from agentdeck.engine.task import (
     Param,
     ProgressFn,
     ScriptedStep,
@@ -40,12 +39,19 @@ from tasks.base import (
     TaskParamError,
     parse_bool,
 )
+from agentdeck.engine.tools import ToolContext, ToolOutcome, ToolSpec
 
-PASS_RULE = AllOf((
-    Threshold("f1", ">=", 0.65, "F1"),
-    AnyOf((Threshold("precision", ">=", 0.55, "Precision"),
-           Threshold("recall", ">=", 0.55, "Recall"))),
-))
+PASS_RULE = AllOf(
+    (
+        Threshold("f1", ">=", 0.65, "F1"),
+        AnyOf(
+            (
+                Threshold("precision", ">=", 0.55, "Precision"),
+                Threshold("recall", ">=", 0.55, "Recall"),
+            )
+        ),
+    )
+)
 
 #: Confusable class pairs for ``noise=pairs`` (each class maps to its partner).
 PAIRS: dict[str, list[tuple[int, int]]] = {
@@ -117,8 +123,14 @@ Workflow:
 TITLES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST", "digits": "Digits (8x8)"}
 
 
-def corrupt(y: np.ndarray, rate: float, kind: str, rng: np.random.Generator,
-            pairs: list[tuple[int, int]], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def corrupt(
+    y: np.ndarray,
+    rate: float,
+    kind: str,
+    rng: np.random.Generator,
+    pairs: list[tuple[int, int]],
+    num_classes: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Flip ``round(rate * n)`` labels; returns (noisy labels, sorted flipped indices).
 
     ``symmetric``: each flipped label becomes a uniformly random *different* class.
@@ -154,136 +166,205 @@ class _Secrets:
 
 class NoisyLabelsTask(Task):
     name = "noisy-labels"
-    description = ("Find the ~15-20% corrupted training labels of an image dataset "
-                   "(seed 000: Fashion-MNIST); graded by F1.")
+    description = (
+        "Find the ~15-20% corrupted training labels of an image dataset "
+        "(seed 000: Fashion-MNIST); graded by F1."
+    )
+    prompt_marks = ("corrupted labels",)
     params = (
-        Param("dataset", "fashion-mnist",
-              "fashion-mnist | mnist | digits (offline, scikit-learn) | idx:PATH (IDX folder)"),
+        Param(
+            "dataset",
+            "fashion-mnist",
+            "fashion-mnist | mnist | digits (offline, scikit-learn) | idx:PATH (IDX folder)",
+        ),
         Param("n_train", None, "use only the first N training samples", _opt_int, "all"),
         Param("noise_rate", None, "fraction of labels flipped", _rate, "random in 0.15-0.20"),
-        Param("noise", "symmetric", "symmetric (any other class) | pairs (confusable pairs)",
-              _noise),
-        Param("seed", None, "seed of the corruption (hidden until grading when random)", _opt_int,
-              "fresh random"),
-        Param("data_dir", None, "where the dataset files are (else $AGENTDECK_DATA, "
-              "~/.cache/agentdeck)", str, "auto"),
+        Param(
+            "noise", "symmetric", "symmetric (any other class) | pairs (confusable pairs)", _noise
+        ),
+        Param(
+            "seed",
+            None,
+            "seed of the corruption (hidden until grading when random)",
+            _opt_int,
+            "fresh random",
+        ),
+        Param(
+            "data_dir",
+            None,
+            "where the dataset files are (else $AGENTDECK_DATA, ~/.cache/agentdeck)",
+            str,
+            "auto",
+        ),
         Param("download", True, "download missing Fashion-MNIST/MNIST files", parse_bool),
         Param("max_steps", 20, "steps (model calls) allowed", int),
     )
 
-    def setup(self, params: dict[str, Any], run_dir: RunDir,
-              progress: ProgressFn | None = None) -> TaskInstance:
-        from engine.datasets import DatasetUnavailable, load_image_dataset
-        from engine.sandbox.tool import python_expression_tool
+    def setup(
+        self, params: dict[str, Any], run_dir: RunDir, progress: ProgressFn | None = None
+    ) -> TaskInstance:
+        from agentdeck.engine.datasets import DatasetUnavailable, load_image_dataset
+        from agentdeck.engine.sandbox.tool import python_expression_tool
 
         seed_given = params["seed"] is not None
         seed = int(params["seed"]) if seed_given else secrets.randbits(32)
         rng = np.random.default_rng(seed)
-        rate = params["noise_rate"] if params["noise_rate"] is not None else float(
-            rng.uniform(0.15, 0.20))
+        rate = (
+            params["noise_rate"]
+            if params["noise_rate"] is not None
+            else float(rng.uniform(0.15, 0.20))
+        )
         try:
-            ds = load_image_dataset(params["dataset"], data_dir=params["data_dir"],
-                                    download=params["download"], n_train=params["n_train"],
-                                    progress=progress)
+            ds = load_image_dataset(
+                params["dataset"],
+                data_dir=params["data_dir"],
+                download=params["download"],
+                n_train=params["n_train"],
+                progress=progress,
+            )
         except DatasetUnavailable:
             raise
         except (ValueError, OSError) as e:  # a malformed file or folder given by the user
             raise TaskParamError(f"-T dataset={params['dataset']}: {e}") from e
         num_classes = len(ds.class_names)
         pairs = PAIRS["fashion" if "fashion" in ds.name.lower() else "digits"]
-        y_noisy, true_idx = corrupt(ds.y_train.astype(np.int64), rate, params["noise"], rng,
-                                    pairs, num_classes)
+        y_noisy, true_idx = corrupt(
+            ds.y_train.astype(np.int64), rate, params["noise"], rng, pairs, num_classes
+        )
         sec = _Secrets(seed=seed, seed_given=seed_given, rate=rate, true_idx=true_idx)
         n = len(y_noisy)
 
         def load_tool(inp: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
             data = ctx.run_dir.work / DATA_SUBDIR
             data.mkdir(exist_ok=True)
-            arrays = {"X_train": ds.X_train, "y_train": y_noisy,
-                      "X_test": ds.X_test, "y_test": ds.y_test}
+            arrays = {
+                "X_train": ds.X_train,
+                "y_train": y_noisy,
+                "X_test": ds.X_test,
+                "y_test": ds.y_test,
+            }
             for k, v in arrays.items():
                 if v is not None:
                     np.save(data / f"{k}.npy", v)
             code = "import numpy as np\n" + "\n".join(
                 f"{k} = np.load({f'{DATA_SUBDIR}/{k}.npy'!r})" if v is not None else f"{k} = None"
-                for k, v in arrays.items())
+                for k, v in arrays.items()
+            )
             res = ctx.sandbox.execute(code, timeout=ctx.time_limit_s)
             if res.error:
                 msg = f"could not load the dataset into the sandbox: {res.error}"
                 return ToolOutcome(output={"error": msg}, error=msg)
-            return ToolOutcome(output={
-                "message": "Dataset loaded successfully. Access via X_train, y_train, X_test, "
-                           "y_test in python_expression tool.",
-                "train_size": int(n),
-                "test_size": int(0 if ds.X_test is None else len(ds.X_test)),
-                "num_classes": num_classes,
-                "noise_rate": round(rate, 2),
-            })
+            return ToolOutcome(
+                output={
+                    "message": "Dataset loaded successfully. Access via X_train, y_train, X_test, "
+                    "y_test in python_expression tool.",
+                    "train_size": int(n),
+                    "test_size": int(0 if ds.X_test is None else len(ds.X_test)),
+                    "num_classes": num_classes,
+                    "noise_rate": round(rate, 2),
+                }
+            )
 
         def reveal(emit: Callable[[Event], Event]) -> None:
             """At the run's end (graded or not): the secrets, now that no agent can use them."""
             if not sec.revealed:
                 np.save(run_dir.path / SECRETS_FILE, sec.true_idx)
                 sec.revealed = True
-                emit(Artifact(name="true noisy indices", path=SECRETS_FILE,
-                              mime="application/x-npy"))
+                emit(
+                    Artifact(name="true noisy indices", path=SECRETS_FILE, mime="application/x-npy")
+                )
 
         def submit_tool(inp: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
             try:
-                path = resolve_submission(ctx.run_dir.work, inp.get("predictions_file"))
+                path = resolve_submission(
+                    ctx.run_dir.work,
+                    inp.get("predictions_file"),
+                    field="predictions_file",
+                    example="predictions.npy",
+                )
                 pred = validate_indices(load_npy(path), n)
             except SubmissionError as e:
                 return ToolOutcome(output={"error": str(e)}, error=str(e))
             metrics = detection_scores(pred, sec.true_idx)
             passed, checks = evaluate(PASS_RULE, metrics)
             grade = Grade(
-                metrics=metrics, criteria=PASS_RULE.text(), checks=checks, passed=passed,
-                submitted=True, step=ctx.step,
-                details={"submission": inp["predictions_file"], "dataset": ds.name,
-                         "n_train": n, "noise": params["noise"], "noise_rate": sec.rate,
-                         "seed": sec.seed,
-                         # written when the run ends, after this grade (see reveal)
-                         "true_noisy_indices": SECRETS_FILE},
+                metrics=metrics,
+                criteria=PASS_RULE.text(),
+                checks=checks,
+                passed=passed,
+                submitted=True,
+                step=ctx.step,
+                details={
+                    "submission": inp["predictions_file"],
+                    "dataset": ds.name,
+                    "n_train": n,
+                    "noise": params["noise"],
+                    "noise_rate": sec.rate,
+                    "seed": sec.seed,
+                    # written when the run ends, after this grade (see reveal)
+                    "true_noisy_indices": SECRETS_FILE,
+                },
             )
-            return ToolOutcome(output={
-                "message": "Predictions submitted and graded.",
-                "f1": round(metrics["f1"], 4), "precision": round(metrics["precision"], 4),
-                "recall": round(metrics["recall"], 4), "passed": passed,
-            }, grade=grade)
+            return ToolOutcome(
+                output={
+                    "message": "Predictions submitted and graded.",
+                    "f1": round(metrics["f1"], 4),
+                    "precision": round(metrics["precision"], 4),
+                    "recall": round(metrics["recall"], 4),
+                    "passed": passed,
+                },
+                grade=grade,
+            )
 
         tools = [
-            ToolSpec("load_corrupted_dataset",
-                     "Load the dataset with corrupted labels into the Python sandbox as "
-                     "X_train, y_train (noisy), X_test, y_test. Call this first.",
-                     {"type": "object", "properties": {}}, load_tool),
+            ToolSpec(
+                "load_corrupted_dataset",
+                "Load the dataset with corrupted labels into the Python sandbox as "
+                "X_train, y_train (noisy), X_test, y_test. Call this first.",
+                {"type": "object", "properties": {}},
+                load_tool,
+            ),
             python_expression_tool(),
-            ToolSpec("submit_predictions",
-                     "Submit the saved indices of the training samples whose labels you "
-                     "believe are corrupted (a 1-D integer .npy file in the working "
-                     "directory). A valid submission is graded and ends the task.",
-                     {"type": "object",
-                      "properties": {"predictions_file": {
-                          "type": "string",
-                          "description": "file name, e.g. 'predictions.npy'"}},
-                      "required": ["predictions_file"]},
-                     submit_tool),
+            ToolSpec(
+                "submit_predictions",
+                "Submit the saved indices of the training samples whose labels you "
+                "believe are corrupted (a 1-D integer .npy file in the working "
+                "directory). A valid submission is graded and ends the task.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "predictions_file": {
+                            "type": "string",
+                            "description": "file name, e.g. 'predictions.npy'",
+                        }
+                    },
+                    "required": ["predictions_file"],
+                },
+                submit_tool,
+            ),
         ]
         title = TITLES.get(params["dataset"], ds.name)
         classes = ", ".join(f"{i}: {c}" for i, c in enumerate(ds.class_names))
-        prompt = PROMPT.format(title=title, max_steps=params["max_steps"], last=num_classes - 1,
-                               classes=classes)
-        from tasks.noisy_labels.reference import detection_code
+        prompt = PROMPT.format(
+            title=title, max_steps=params["max_steps"], last=num_classes - 1, classes=classes
+        )
+        from agentdeck.tasks.noisy_labels.reference import detection_code
 
         policy = [
-            ScriptedStep("load_corrupted_dataset", {},
-                         "I'll load the dataset first."),
-            ScriptedStep("python_expression", {"code": detection_code(seed=0)},
-                         "Out-of-fold class probabilities from a cross-fitted CNN + MLP "
-                         "ensemble show which given labels the data disagrees with; an "
-                         "estimate of how labels were flipped sets how many to flag. I'll "
-                         "save the flagged indices."),
-            ScriptedStep("submit_predictions", {"predictions_file": "predictions.npy"},
-                         "Submitting the flagged indices."),
+            ScriptedStep("load_corrupted_dataset", {}, "I'll load the dataset first."),
+            ScriptedStep(
+                "python_expression",
+                {"code": detection_code(seed=0)},
+                "Out-of-fold class probabilities from a cross-fitted CNN + MLP "
+                "ensemble show which given labels the data disagrees with; an "
+                "estimate of how labels were flipped sets how many to flag. I'll "
+                "save the flagged indices.",
+            ),
+            ScriptedStep(
+                "submit_predictions",
+                {"predictions_file": "predictions.npy"},
+                "Submitting the flagged indices.",
+            ),
         ]
         shown = dict(params)
         shown["noise_rate"] = "hidden until grading" if params["noise_rate"] is None else rate
@@ -298,6 +379,5 @@ class NoisyLabelsTask(Task):
             params=shown,
             seed=seed if seed_given else None,
             reference_policy=policy,
-            resources={"cpus": 1, "gpus": 0},
             on_end=reveal,
         )

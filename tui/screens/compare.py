@@ -15,22 +15,25 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine.runlog import RunLog
-from tui import format as fmt
-from tui.compare import Alignment, align
-from tui.runstate import RunState
-from tui.screens.run import STATE_TYPES
-from tui.stepdata import StepSummary, read_step
-from tui.stepindex import StepIndex
-from tui.theme import DEFAULT_PALETTE, palette, syntax_theme
-from tui.widgets.detail import StepDetail, render_step
-from tui.widgets.virtual_list import VirtualList
+from agentdeck.engine.log import RunLog
+from agentdeck.tui import format as fmt
+from agentdeck.tui.compare import Alignment, align
+from agentdeck.tui.runstate import RunState
+from agentdeck.tui.screens.run import STATE_TYPES
+from agentdeck.tui.stepdata import StepSummary, read_step
+from agentdeck.tui.stepindex import StepIndex
+from agentdeck.tui.theme import DEFAULT_PALETTE, palette, syntax_theme
+from agentdeck.tui.widgets.detail import StepDetail, render_step
+from agentdeck.tui.widgets.virtual_list import VirtualList
 
 
 def _label(log: RunLog) -> str:
     h = log.header
-    name = log.path.parent.name if log.path and log.path.name == "events.jsonl" else \
-        (log.path.name if log.path else log.name)
+    name = (
+        log.path.parent.name
+        if log.path and log.path.name == "events.jsonl"
+        else (log.path.name if log.path else log.name)
+    )
     if h is None:
         return name
     return f"{name} ({h.agent}/{h.model})" if h.model else f"{name} ({h.agent})"
@@ -47,23 +50,35 @@ def load_state(log: RunLog) -> RunState:
     return state
 
 
-def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
-                  divergence: int | None, width: int = 160,
-                  pal: dict[str, str] = DEFAULT_PALETTE) -> RenderableType:
+def summary_table(
+    a: RunLog,
+    b: RunLog,
+    sa: RunState,
+    sb: RunState,
+    divergence: int | None,
+    width: int = 160,
+    pal: dict[str, str] = DEFAULT_PALETTE,
+) -> RenderableType:
     """One row a run: status, steps, tokens, cost, grade, then grade metrics and the
     last value of each logged metric; and where the runs diverge. Narrower than 120
     columns, tokens and logged metrics are left out."""
     wide = width >= 120
     t = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold", expand=False)
     t.add_column("run", no_wrap=True, overflow="ellipsis", max_width=28 if wide else 16)
-    cols = ("status", "steps", "in/out", "cache r/w", "cost", "grade") if wide else \
-        ("status", "steps", "cost", "grade")
+    cols = (
+        ("status", "steps", "in/out", "cache r/w", "cost", "grade")
+        if wide
+        else ("status", "steps", "cost", "grade")
+    )
     for col in cols:
         t.add_column(col, no_wrap=True, overflow="ellipsis")
     gm_a = sa.grade.metrics if sa.grade else {}
     gm_b = sb.grade.metrics if sb.grade else {}
-    gkeys = [k for k in sorted(set(gm_a) | set(gm_b))
-             if all(isinstance(m.get(k), int | float | type(None)) for m in (gm_a, gm_b))]
+    gkeys = [
+        k
+        for k in sorted(set(gm_a) | set(gm_b))
+        if all(isinstance(m.get(k), int | float | type(None)) for m in (gm_a, gm_b))
+    ]
     mkeys = sorted(set(sa.metrics) | set(sb.metrics)) if wide else []
     for k in gkeys:
         t.add_column(k, no_wrap=True, overflow="ellipsis", justify="right")
@@ -73,21 +88,28 @@ def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
     def grade(s: RunState) -> Text:
         if s.grade is None:
             return Text("-", style="dim")
-        return Text("passed", style=f"bold {pal['success']}") if s.grade.passed else \
-            Text("failed" if s.grade.submitted else "not submitted", style=f"bold {pal['error']}")
+        return (
+            Text("passed", style=f"bold {pal['success']}")
+            if s.grade.passed
+            else Text(
+                "failed" if s.grade.submitted else "not submitted", style=f"bold {pal['error']}"
+            )
+        )
 
     for tag, log, st, gm in (("A", a, sa, gm_a), ("B", b, sb, gm_b)):
-        c = st.cumulative(None)
+        c, cost = st.cumulative(None)
         row: list[RenderableType] = [
             Text(f"{tag} {_label(log)}", style="bold"),
             st.end.status if st.end else "incomplete",
             str(len(st.step_order)),
         ]
         if wide:
-            row += [f"{fmt.tokens(int(c['input'] or 0))}/{fmt.tokens(int(c['output'] or 0))}",
-                    f"{fmt.tokens(int(c['cache_read'] or 0))}/"
-                    f"{fmt.tokens(int(c['cache_write'] or 0))}"]
-        row += [fmt.cost(c["cost"]), grade(st)]
+            row += [
+                f"{fmt.tokens(c.input_tokens)}/{fmt.tokens(c.output_tokens)}",
+                f"{fmt.tokens(c.cache_read_input_tokens)}/"
+                f"{fmt.tokens(c.cache_creation_input_tokens)}",
+            ]
+        row += [fmt.cost(cost), grade(st)]
         row += [fmt.value(gm[k]) if k in gm else "-" for k in gkeys]
         row += [fmt.value(st.metrics[k].last) if k in st.metrics else "-" for k in mkeys]
         t.add_row(*row)
@@ -96,14 +118,21 @@ def summary_table(a: RunLog, b: RunLog, sa: RunState, sb: RunState,
         div.append("never (same tool calls and inputs)", style=pal["success"])
     else:
         div.append(f"◆ step {divergence}", style=f"bold {pal['warning']}")
-        div.append(" (the first step whose tool calls or inputs differ; d goes there)"
-                   if wide else " (d goes there)", style="dim")
+        div.append(
+            " (the first step whose tool calls or inputs differ; d goes there)"
+            if wide
+            else " (d goes there)",
+            style="dim",
+        )
     return Group(t, div)
 
 
 class CompareView(VirtualList):
-    COMPONENT_CLASSES = VirtualList.COMPONENT_CLASSES | {"compare--diff", "compare--diverge",
-                                                         "compare--same"}
+    COMPONENT_CLASSES = VirtualList.COMPONENT_CLASSES | {
+        "compare--diff",
+        "compare--diverge",
+        "compare--same",
+    }
     DEFAULT_CSS = """
     CompareView {
         & > .compare--diff { color: $warning; }
@@ -128,8 +157,11 @@ class CompareView(VirtualList):
         diverge = al is not None and al.divergence == step
         differs = al is not None and al.differs(step)
         mark = "◆" if diverge else ("≠" if differs else ("=" if al is not None else " "))
-        style = self.style_of("compare--diverge") if diverge else (
-            self.style_of("compare--diff") if differs else self.style_of("compare--same"))
+        style = (
+            self.style_of("compare--diverge")
+            if diverge
+            else (self.style_of("compare--diff") if differs else self.style_of("compare--same"))
+        )
         text = Text(f"{step:>5} ")
         text.append(mark, style)
         side_w = max(8, (width - 9) // 2)
@@ -208,8 +240,16 @@ class CompareScreen(Screen):
             return
         sa, sb = self.states
         self.query_one("#cmp-summary", Static).update(
-            summary_table(self.a, self.b, sa, sb, self.alignment.divergence,
-                          self.size.width or 160, palette(self.app)))
+            summary_table(
+                self.a,
+                self.b,
+                sa,
+                sb,
+                self.alignment.divergence,
+                self.size.width or 160,
+                palette(self.app),
+            )
+        )
 
     def on_resize(self) -> None:
         self._summary()
@@ -234,8 +274,9 @@ class CompareScreen(Screen):
             if idx.index_of(step) is None:
                 detail.show(Text(f"(no step {step} in this run)", style="dim"))
                 continue
-            parts: list[RenderableType] = [render_step(read_step(log, step), syntax_theme=theme,
-                                                       pal=palette(self.app))]
+            parts: list[RenderableType] = [
+                render_step(read_step(log, step), syntax_theme=theme, pal=palette(self.app))
+            ]
             detail.show(Group(*parts))
 
     def action_divergence(self) -> None:

@@ -63,8 +63,13 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help"):
             yield Static(Text(f"Keys: {self.screen_name}", style="bold"), id="help-title")
             yield Static(table, id="help-table")
-            yield Static(Text("Keys can be remapped by binding id: see docs/tui.md. "
-                              "escape closes.", style="dim"), id="help-foot")
+            yield Static(
+                Text(
+                    "Keys can be remapped by binding id: see docs/tui.md. escape closes.",
+                    style="dim",
+                ),
+                id="help-foot",
+            )
 
     def action_close(self) -> None:
         self.dismiss(None)

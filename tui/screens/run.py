@@ -26,24 +26,24 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from engine.events import EventError, ModelDelta, RunEnd, ToolCall, ToolOutputChunk
-from engine.runlog import LogError, RunLog, StepRecord
-from tui import format as fmt
-from tui.gcutil import freeze_heap
-from tui.live import LiveBuffer, StreamText, exit_code
-from tui.runstate import Changed, Phase, RunState
-from tui.screens.dialogs import ConfirmScreen, FullTextScreen, JumpScreen
-from tui.stepdata import read_step, step_search_text
-from tui.stepindex import StepIndex
-from tui.theme import palette, syntax_theme
-from tui.widgets.detail import StepDetail, render_step
-from tui.widgets.metrics import MetricsPane, render_metrics
-from tui.widgets.output import ToolOutput
-from tui.widgets.scrubber import Scrubber
-from tui.widgets.status import StatusBar, StatusInfo
-from tui.widgets.steps import StepsPane, StepsView
-from tui.widgets.tokens import TokensPane, render_tokens
-from tui.widgets.virtual_list import VirtualList
+from agentdeck.engine.events import EventError, ModelDelta, RunEnd, ToolCall, ToolOutputChunk
+from agentdeck.engine.log import LogError, RunLog, StepRecord
+from agentdeck.tui import format as fmt
+from agentdeck.tui.gcutil import freeze_heap
+from agentdeck.tui.live import LiveBuffer, StreamText, exit_code
+from agentdeck.tui.runstate import Changed, Phase, RunState
+from agentdeck.tui.screens.dialogs import ConfirmScreen, FullTextScreen, JumpScreen
+from agentdeck.tui.stepdata import read_step, step_search_text
+from agentdeck.tui.stepindex import StepIndex
+from agentdeck.tui.theme import palette, syntax_theme
+from agentdeck.tui.widgets.detail import StepDetail, render_step
+from agentdeck.tui.widgets.metrics import MetricsPane, render_metrics
+from agentdeck.tui.widgets.output import ToolOutput
+from agentdeck.tui.widgets.scrubber import Scrubber
+from agentdeck.tui.widgets.status import StatusBar, StatusInfo
+from agentdeck.tui.widgets.steps import StepsPane, StepsView
+from agentdeck.tui.widgets.tokens import TokensPane, render_tokens
+from agentdeck.tui.widgets.virtual_list import VirtualList
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 #: A recorded pause longer than this is shortened to it when playing back.
@@ -51,8 +51,20 @@ MAX_GAP_S = 10.0
 #: Seconds a step takes at 1x when the log has no timing (imported markdown).
 FIXED_PACE_S = 1.0
 #: Event types folded into RunState when loading a log (tool outputs are not needed).
-STATE_TYPES = frozenset({"run_start", "step_start", "model_response", "tool_call",
-                         "tool_result", "metric", "grade", "warning", "error", "run_end"})
+STATE_TYPES = frozenset(
+    {
+        "run_start",
+        "step_start",
+        "model_response",
+        "tool_call",
+        "tool_result",
+        "metric",
+        "grade",
+        "warning",
+        "error",
+        "run_end",
+    }
+)
 #: When following a log, at most this many output chunk lines are parsed per poll.
 FOLLOW_CHUNK_LINES = 200
 
@@ -96,8 +108,15 @@ class RunScreen(Screen):
     class RunJoined(Message):
         stopped: bool
 
-    def __init__(self, log: RunLog | None, *, mode: str = "replay", handle: Any = None,
-                 buffer: LiveBuffer | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        log: RunLog | None,
+        *,
+        mode: str = "replay",
+        handle: Any = None,
+        buffer: LiveBuffer | None = None,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name=name)
         if mode not in ("replay", "follow", "live"):
             raise ValueError(f"mode must be replay, follow or live, not {mode!r}")
@@ -142,8 +161,10 @@ class RunScreen(Screen):
                 with TabPane("Metrics", id="tab-metrics"):
                     yield MetricsPane(id="metrics")
         yield Scrubber(id="scrubber")
-        yield Input(placeholder="search steps: text, code, output (enter finds, escape cancels)",
-                    id="search")
+        yield Input(
+            placeholder="search steps: text, code, output (enter finds, escape cancels)",
+            id="search",
+        )
         yield Footer()
 
     @property
@@ -230,9 +251,14 @@ class RunScreen(Screen):
                     output.feed(item.text, stream=str(stream), dropped=item.dropped)
                 else:
                     step, block, kind = item.key
-                    changed |= self.state.apply(ModelDelta(step=int(step),  # type: ignore[arg-type]
-                                                           block_index=int(block),  # type: ignore[arg-type]
-                                                           kind=kind, text=item.text))  # type: ignore[arg-type]
+                    changed |= self.state.apply(
+                        ModelDelta(
+                            step=int(step),  # type: ignore[arg-type]
+                            block_index=int(block),  # type: ignore[arg-type]
+                            kind=kind,
+                            text=item.text,
+                        )
+                    )  # type: ignore[arg-type]
                 continue
             changed |= self.state.apply(item)
             if isinstance(item, ToolCall):
@@ -342,8 +368,7 @@ class RunScreen(Screen):
         if isinstance(self.state.end, RunEnd) and changed & Changed.GRADE:
             end = self.state.end
             if end.message and end.status in ("error", "limit_exceeded"):
-                self.notify(f"run ended ({end.status}): {end.message}", severity="error",
-                            timeout=8)
+                self.notify(f"run ended ({end.status}): {end.message}", severity="error", timeout=8)
             if self.quitting:
                 self._finish_quit()
 
@@ -360,8 +385,10 @@ class RunScreen(Screen):
         self._show_detail(keep_scroll=True)
 
     def _detail_is_current(self) -> bool:
-        return getattr(self, "_detail_finished", False) is True and \
-            getattr(self, "_detail_step", None) == self._selected_step()
+        return (
+            getattr(self, "_detail_finished", False) is True
+            and getattr(self, "_detail_step", None) == self._selected_step()
+        )
 
     # -- rendering ----------------------------------------------------------------------
 
@@ -382,8 +409,13 @@ class RunScreen(Screen):
 
     def _render_status(self) -> None:
         step = self._selected_step() if self.mode == "replay" else None
-        info = StatusInfo(self.mode, step=step, playing=self.playing,
-                          speed=SPEEDS[self.speed_i], following=self.following)
+        info = StatusInfo(
+            self.mode,
+            step=step,
+            playing=self.playing,
+            speed=SPEEDS[self.speed_i],
+            following=self.following,
+        )
         self.query_one(StatusBar).show(self.state, info)
 
     def _update_scrubber(self) -> None:
@@ -392,9 +424,13 @@ class RunScreen(Screen):
             label = f"· {len(self.matches)} match{'es' if len(self.matches) != 1 else ''}"
         if self.following and self.mode != "replay":
             label += " · following"
-        self.query_one(Scrubber).set_position(self.steps.cursor, self.index.count,
-                                              playing=self.playing, speed=SPEEDS[self.speed_i],
-                                              label=label)
+        self.query_one(Scrubber).set_position(
+            self.steps.cursor,
+            self.index.count,
+            playing=self.playing,
+            speed=SPEEDS[self.speed_i],
+            label=label,
+        )
 
     def _render_panes(self) -> None:
         """Redraw the tokens or metrics pane if it is showing and its data changed
@@ -428,27 +464,44 @@ class RunScreen(Screen):
         detail = self.query_one(StepDetail)
         step = self._selected_step()
         if step is None:
-            detail.show(Text("No steps yet." if not self.state.finished else "This run has no steps.",
-                             style="dim"))
+            detail.show(
+                Text(
+                    "No steps yet." if not self.state.finished else "This run has no steps.",
+                    style="dim",
+                )
+            )
             return
         pos = min(self.steps.cursor, self.index.count - 1)
         finished = self.index.is_finished(pos)
         keep = keep_scroll and getattr(self, "_detail_step", None) == step
         rec = self._record(pos, step)
-        live_text = self.state.live_text if (not finished and self.state.current_step == step) \
-            else ""
-        detail.show(render_step(rec, live_text=live_text, finished=finished,
-                                syntax_theme=syntax_theme(self.app), timed=self.index.timed,
-                                pal=palette(self.app)),
-                    keep_scroll=keep)
+        live_text = (
+            self.state.live_text if (not finished and self.state.current_step == step) else ""
+        )
+        detail.show(
+            render_step(
+                rec,
+                live_text=live_text,
+                finished=finished,
+                syntax_theme=syntax_theme(self.app),
+                timed=self.index.timed,
+                pal=palette(self.app),
+            ),
+            keep_scroll=keep,
+        )
         self._detail_step, self._detail_finished = step, finished
         if self.mode == "replay" or (self.state.finished and self.mode != "live"):
             self._show_step_output(rec)
 
     def _record(self, pos: int, step: int, *, chunks: bool = False) -> StepRecord:
         live = self.state.live
-        if not chunks and live is not None and live.step == step and live.record is not None \
-                and not self.index.is_finished(pos):
+        if (
+            not chunks
+            and live is not None
+            and live.step == step
+            and live.record is not None
+            and not self.index.is_finished(pos)
+        ):
             return live.record  # the step in progress, as the stream has told it
         if self.runlog is not None and self.index.in_log(pos):
             try:
@@ -520,8 +573,9 @@ class RunScreen(Screen):
 
     def action_play(self) -> None:
         if self.mode == "live" or (self.mode == "follow" and not self.state.finished):
-            self.notify("Playback is for finished runs; press f to follow the newest step.",
-                        timeout=3)
+            self.notify(
+                "Playback is for finished runs; press f to follow the newest step.", timeout=3
+            )
             return
         self.playing = not self.playing
         if self.playing:
@@ -617,8 +671,9 @@ class RunScreen(Screen):
                 parts.append("(still running: see the Output tab)")
         if not rec.calls:
             parts.append(rec.text or "(this step has no tool output)")
-        self.app.push_screen(FullTextScreen(f"Step {step}: full output (escape closes)",
-                                            "\n".join(parts)))
+        self.app.push_screen(
+            FullTextScreen(f"Step {step}: full output (escape closes)", "\n".join(parts))
+        )
 
     # -- search ------------------------------------------------------------------------------
 
@@ -682,8 +737,11 @@ class RunScreen(Screen):
         if msg.done:
             self.search_done = True
             n = len(msg.matches)
-            self.notify(f"{n} step{'s' if n != 1 else ''} match {msg.query!r}"
-                        + (" (n/N: next/previous)" if n else ""), timeout=3)
+            self.notify(
+                f"{n} step{'s' if n != 1 else ''} match {msg.query!r}"
+                + (" (n/N: next/previous)" if n else ""),
+                timeout=3,
+            )
         self._update_scrubber()
 
     def action_next_match(self) -> None:
@@ -718,8 +776,14 @@ class RunScreen(Screen):
                 if yes:
                     self.stop_run()
 
-            self.app.push_screen(ConfirmScreen("The run is still going. Stop it and quit?",
-                                               yes="Stop and quit", no="Keep running"), answer)
+            self.app.push_screen(
+                ConfirmScreen(
+                    "The run is still going. Stop it and quit?",
+                    yes="Stop and quit",
+                    no="Keep running",
+                ),
+                answer,
+            )
             return
         self.app.exit(self.result_code())
 

@@ -13,15 +13,24 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from engine.runlog import LogError, RunLog
-from tui import format as fmt
-from tui.runs import SORT_KEYS, RunInfo, filter_runs, find_runs, read_run_info
-from tui.theme import palette
+from agentdeck.engine.log import LogError, RunLog
+from agentdeck.tui import format as fmt
+from agentdeck.tui.runs import SORT_KEYS, RunInfo, filter_runs, find_runs, read_run_info
+from agentdeck.tui.theme import palette
 
 #: (title, key); the narrow set is used below WIDE columns of screen.
-COLUMNS = (("", "mark"), ("run", "name"), ("task", "task"), ("agent/model", "agent"),
-           ("status", "status"), ("steps", "steps"), ("tokens", "tokens"), ("cost", "cost"),
-           ("grade", "grade"), ("date", "date"))
+COLUMNS = (
+    ("", "mark"),
+    ("run", "name"),
+    ("task", "task"),
+    ("agent/model", "agent"),
+    ("status", "status"),
+    ("steps", "steps"),
+    ("tokens", "tokens"),
+    ("cost", "cost"),
+    ("grade", "grade"),
+    ("date", "date"),
+)
 NARROW = ("mark", "name", "agent", "status", "steps", "grade")
 WIDE = 130
 SORT_CYCLE = ("date", "task", "agent", "status", "steps", "tokens", "cost", "grade", "name")
@@ -63,8 +72,10 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Input(placeholder="filter: words to match in run, task, agent, status, grade",
-                    id="runs-filter")
+        yield Input(
+            placeholder="filter: words to match in run, task, agent, status, grade",
+            id="runs-filter",
+        )
         yield Footer()
 
     @property
@@ -95,8 +106,11 @@ class RunsScreen(Screen):
 
     def _title(self, note: str = "") -> None:
         t = Text(f" Runs in {self.log_dir}", style="bold")
-        t.append(f"  {len(self.shown)}/{len(self.runs)} shown · sort: {self.sort_key} "
-                 f"{'↓' if self.reverse else '↑'}", style="dim")
+        t.append(
+            f"  {len(self.shown)}/{len(self.runs)} shown · sort: {self.sort_key} "
+            f"{'↓' if self.reverse else '↑'}",
+            style="dim",
+        )
         if self.filter_text:
             t.append(f" · filter: {self.filter_text!r}", style="dim")
         if self.marked:
@@ -110,8 +124,9 @@ class RunsScreen(Screen):
         try:
             paths = find_runs(self.log_dir)
         except OSError as e:
-            self.app.call_from_thread(self.notify, f"cannot list {self.log_dir}: {e.strerror}",
-                                      severity="error")
+            self.app.call_from_thread(
+                self.notify, f"cannot list {self.log_dir}: {e.strerror}", severity="error"
+            )
             paths = []
         self.post_message(self.Scanned([read_run_info(p) for p in paths]))
 
@@ -128,8 +143,11 @@ class RunsScreen(Screen):
     def _rebuild(self) -> None:
         table = self.table
         current = self._current_path()
-        self.shown = sorted(filter_runs(self.runs, self.filter_text), key=SORT_KEYS[self.sort_key],
-                            reverse=self.reverse)
+        self.shown = sorted(
+            filter_runs(self.runs, self.filter_text),
+            key=SORT_KEYS[self.sort_key],
+            reverse=self.reverse,
+        )
         table.clear()
         for r in self.shown:
             table.add_row(*self._cells(r))
@@ -143,15 +161,18 @@ class RunsScreen(Screen):
         narrow = len(self.columns) < len(COLUMNS)
         pal = palette(self.app)
         grade_style = {True: f"bold {pal['success']}", False: f"bold {pal['error']}"}.get(
-            r.passed, "dim")
+            r.passed, "dim"
+        )
         cells: dict[str, Text | str] = {
-            "mark": Text("●", style=f"bold {pal['warning']}") if r.path in self.marked
+            "mark": Text("●", style=f"bold {pal['warning']}")
+            if r.path in self.marked
             else Text(" "),
             "name": Text(fmt.clip(r.name, 20 if narrow else 36)),
             "task": r.task,
             "agent": fmt.clip(r.model or r.agent, 18) if narrow else fmt.clip(r.agent_model, 30),
-            "status": Text(fmt.clip(r.status, 14 if narrow else 24),
-                           style=pal["error"] if r.problem else ""),
+            "status": Text(
+                fmt.clip(r.status, 14 if narrow else 24), style=pal["error"] if r.problem else ""
+            ),
             "steps": f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps),
             "tokens": fmt.tokens(r.tokens),
             "cost": fmt.cost(r.cost_usd),
@@ -253,7 +274,7 @@ class RunsScreen(Screen):
         if r.problem:
             self.notify(f"{r.name}: {r.problem}", severity="error")
             return
-        from tui.screens.run import RunScreen
+        from agentdeck.tui.screens.run import RunScreen
 
         follow = not r.finished and r.path.suffix == ".jsonl"
         try:
@@ -267,7 +288,7 @@ class RunsScreen(Screen):
         if len(self.marked) != 2:
             self.notify("Mark two runs with space, then press c.", timeout=3)
             return
-        from tui.screens.compare import CompareScreen
+        from agentdeck.tui.screens.compare import CompareScreen
 
         logs = []
         for p in self.marked:

@@ -8,12 +8,16 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from tui import format as fmt
-from tui.theme import DEFAULT_PALETTE
+from agentdeck.engine.events import Check, ReliabilityBin
+from agentdeck.tui import format as fmt
+from agentdeck.tui.theme import DEFAULT_PALETTE
 
 
-def confusion_table(matrix: list[list[Any]], class_names: list[str] | None = None,
-                    pal: dict[str, str] = DEFAULT_PALETTE) -> Table | Text:
+def confusion_table(
+    matrix: list[list[Any]],
+    class_names: list[str] | None = None,
+    pal: dict[str, str] = DEFAULT_PALETTE,
+) -> Table | Text:
     """Counts with each cell shaded by its share of the row (the true class)."""
     hot, diag = pal["warning"], pal["success"]
     try:
@@ -24,8 +28,14 @@ def confusion_table(matrix: list[list[Any]], class_names: list[str] | None = Non
     names = [str(c) for c in (class_names or [])][:n]
     names += [str(i) for i in range(len(names), n)]
     short = [nm[:8] for nm in names]
-    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left",
-                  box=None, padding=(0, 1), show_edge=False, title_style="bold")
+    table = Table(
+        title="confusion matrix (rows: true, columns: predicted)",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+        show_edge=False,
+        title_style="bold",
+    )
     table.add_column("true \\ pred", style="bold", no_wrap=True)
     for nm in short:
         table.add_column(nm, justify="right", no_wrap=True)
@@ -36,16 +46,20 @@ def confusion_table(matrix: list[list[Any]], class_names: list[str] | None = Non
         for j, v in enumerate(row):
             share = v / total
             color = diag if i == j else hot
-            style = Style(bgcolor=color, bold=i == j) if share >= 0.5 else (
-                Style(color=color, bold=True) if share >= 0.05 else Style(dim=True))
+            style = (
+                Style(bgcolor=color, bold=i == j)
+                if share >= 0.5
+                else (Style(color=color, bold=True) if share >= 0.05 else Style(dim=True))
+            )
             cells.append(Text(f"{int(v) if v == int(v) else round(v, 2)}", style=style))
         cells.append(f"{row[i] / total:.2f}" if i < len(row) else "-")
         table.add_row(*cells)
     return table
 
 
-def reliability_lines(bins: list[dict[str, Any]], width: int,
-                      pal: dict[str, str] = DEFAULT_PALETTE) -> list[Text]:
+def reliability_lines(
+    bins: list[ReliabilityBin], width: int, pal: dict[str, str] = DEFAULT_PALETTE
+) -> list[Text]:
     """One row a confidence bin: a bar of accuracy with ┃ where confidence is.
 
     Bars short of the marker are over-confident bins; past it, under-confident.
@@ -53,18 +67,13 @@ def reliability_lines(bins: list[dict[str, Any]], width: int,
     out = [Text("reliability (bar: accuracy, ┃: mean confidence, n: samples)", style="bold")]
     bar_w = max(10, min(50, width - 40))
     for b in bins:
-        try:
-            lo, hi = float(b["bin_lo"]), float(b["bin_hi"])
-            conf, acc = float(b["confidence"]), float(b["accuracy"])
-            n = int(b.get("count", 0))
-        except (KeyError, TypeError, ValueError):
-            out.append(Text(f"(bad bin: {b!r})", style=pal["error"]))
-            continue
+        lo, hi, conf, acc, n = b.bin_lo, b.bin_hi, b.confidence, b.accuracy, b.count
         filled = int(round(acc * bar_w))
         mark = min(bar_w - 1, int(round(conf * bar_w)))
         gap = acc - conf
-        color = pal["success"] if abs(gap) <= 0.05 else (pal["error"] if gap < 0
-                                                          else pal["warning"])
+        color = (
+            pal["success"] if abs(gap) <= 0.05 else (pal["error"] if gap < 0 else pal["warning"])
+        )
         line = Text(f"{lo:4.2f}–{hi:4.2f} ")
         for k in range(bar_w):
             if k == mark:
@@ -80,16 +89,18 @@ def reliability_lines(bins: list[dict[str, Any]], width: int,
     return out
 
 
-def checks_lines(checks: list[dict[str, Any]],
-                 pal: dict[str, str] = DEFAULT_PALETTE) -> list[Text]:
+def checks_lines(checks: list[Check], pal: dict[str, str] = DEFAULT_PALETTE) -> list[Text]:
     out = []
     for c in checks:
-        met = c.get("met")
-        mark, style = ("✓", pal["success"]) if met else (
-            ("✗", pal["error"]) if met is False else ("?", "dim"))
+        met = c.met
+        mark, style = (
+            ("✓", pal["success"])
+            if met
+            else (("✗", pal["error"]) if met is False else ("?", "dim"))
+        )
         line = Text(f" {mark} ", style=f"bold {style}")
-        line.append(str(c.get("text") or c.get("name") or "?"))
-        if "value" in c:
-            line.append(f"   (got {fmt.value(c.get('value'))})", "dim")
+        line.append(c.text or c.name or "?")
+        if c.value is not None:
+            line.append(f"   (got {fmt.value(c.value)})", "dim")
         out.append(line)
     return out

@@ -11,11 +11,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.events import usage_of
-from engine.runlog import StepRecord
-from tui import format as fmt
-from tui.stepdata import input_text
-from tui.theme import DEFAULT_PALETTE
+from agentdeck.engine.log import StepRecord
+from agentdeck.tui import format as fmt
+from agentdeck.tui.stepdata import input_text
+from agentdeck.tui.theme import DEFAULT_PALETTE
 
 #: Lines of one output shown in the pane; the full text is one key (v) away.
 OUTPUT_LINES = 40
@@ -35,9 +34,15 @@ def clip_output(text: str, lines: int = OUTPUT_LINES, chars: int = OUTPUT_CHARS)
     return shown, max(0, len(all_lines) - kept)
 
 
-def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
-                syntax_theme: str = "monokai", timed: bool = True,
-                pal: dict[str, str] = DEFAULT_PALETTE) -> RenderableType:
+def render_step(
+    rec: StepRecord,
+    *,
+    live_text: str = "",
+    finished: bool = True,
+    syntax_theme: str = "monokai",
+    timed: bool = True,
+    pal: dict[str, str] = DEFAULT_PALETTE,
+) -> RenderableType:
     """Everything about one step, as a Rich renderable (``timed``: the log has timestamps)."""
     parts: list[RenderableType] = []
     head = Text(f"Step {rec.step}", style="bold")
@@ -47,20 +52,23 @@ def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
         head.append(" · in progress", style="bold italic")
     r = rec.response
     if r is not None:
-        u = usage_of(r)
-        prompt = u["input_tokens"] + u["cache_read_input_tokens"] + u["cache_creation_input_tokens"]
-        head.append(f" · in {fmt.tokens(prompt)} out {fmt.tokens(u['output_tokens'])}")
-        if u["cache_read_input_tokens"] or u["cache_creation_input_tokens"]:
-            head.append(f" (cache read {fmt.tokens(u['cache_read_input_tokens'])}, "
-                        f"write {fmt.tokens(u['cache_creation_input_tokens'])})", style="dim")
+        u = r.usage
+        head.append(f" · in {fmt.tokens(u.prompt)} out {fmt.tokens(u.output_tokens)}")
+        if u.cache_read_input_tokens or u.cache_creation_input_tokens:
+            head.append(
+                f" (cache read {fmt.tokens(u.cache_read_input_tokens)}, "
+                f"write {fmt.tokens(u.cache_creation_input_tokens)})",
+                style="dim",
+            )
         if r.cost_usd is not None:
             head.append(f" · {fmt.cost(r.cost_usd)}")
         if r.latency_s is not None:
             head.append(f" · model {fmt.duration(r.latency_s)}", style="dim")
         meta = Text(f"{r.message_id} · stop: {r.stop_reason}", style="dim")
     else:
-        meta = Text("waiting for the model…" if not finished else "no model response",
-                    style="dim italic")
+        meta = Text(
+            "waiting for the model…" if not finished else "no model response", style="dim italic"
+        )
     parts += [head, meta]
     for w in rec.warnings:
         parts.append(Text(f"⚠ {w.where}: {w.message}", style=pal["warning"]))
@@ -79,11 +87,20 @@ def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
             title += f" · {fmt.duration(res.duration_s)}"
         elif not finished:
             title += " · running…"
-        parts.append(Rule(title, align="left", style=pal["error"] if res and res.error else pal["primary"]))
+        parts.append(
+            Rule(title, align="left", style=pal["error"] if res and res.error else pal["primary"])
+        )
         code, lexer = input_text(c.call)
-        parts.append(Syntax(code, lexer, theme=syntax_theme, word_wrap=True,
-                            line_numbers=lexer == "python" and code.count("\n") >= 4,
-                            background_color="default"))
+        parts.append(
+            Syntax(
+                code,
+                lexer,
+                theme=syntax_theme,
+                word_wrap=True,
+                line_numbers=lexer == "python" and code.count("\n") >= 4,
+                background_color="default",
+            )
+        )
         if res is None:
             streamed = c.streamed_text
             if streamed:
@@ -96,16 +113,28 @@ def render_step(rec: StepRecord, *, live_text: str = "", finished: bool = True,
             parts.append(Text("output", style="bold dim"))
             parts.append(Text(shown))
             if more:
-                parts.append(Text(f"… {more:,} more lines: press v for the full output",
-                                  style=f"italic {pal['warning']}"))
+                parts.append(
+                    Text(
+                        f"… {more:,} more lines: press v for the full output",
+                        style=f"italic {pal['warning']}",
+                    )
+                )
         if res.truncated_bytes:
-            parts.append(Text(f"(the model saw this output cut by {res.truncated_bytes:,} bytes)",
-                              style="dim"))
+            parts.append(
+                Text(
+                    f"(the model saw this output cut by {res.truncated_bytes:,} bytes)", style="dim"
+                )
+            )
         if res.error:
             parts.append(Text(f"error: {res.error}", style=f"bold {pal['error']}"))
     for m in rec.metrics:
-        parts.append(Text(f"metric {m.name} = {fmt.value(m.value)}"
-                          + (f" (x={fmt.value(m.x)})" if m.x is not None else ""), style=pal["success"]))
+        parts.append(
+            Text(
+                f"metric {m.name} = {fmt.value(m.value)}"
+                + (f" (x={fmt.value(m.x)})" if m.x is not None else ""),
+                style=pal["success"],
+            )
+        )
     for a in rec.artifacts:
         parts.append(Text(f"artifact {a.name}: {a.path} ({a.mime})", style="dim"))
     return Group(*parts)

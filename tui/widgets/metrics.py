@@ -12,11 +12,11 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.events import Grade
-from tui import format as fmt
-from tui.runstate import RunState
-from tui.widgets.calibration import checks_lines, confusion_table, reliability_lines
-from tui.widgets.plot import Lines, Series, line_chart
+from agentdeck.engine.events import Grade
+from agentdeck.tui import format as fmt
+from agentdeck.tui.runstate import RunState
+from agentdeck.tui.widgets.calibration import checks_lines, confusion_table, reliability_lines
+from agentdeck.tui.widgets.plot import Lines, Series, line_chart
 
 
 def render_grade(grade: Grade | None, finished: bool, palette: dict[str, str]) -> RenderableType:
@@ -27,8 +27,10 @@ def render_grade(grade: Grade | None, finished: bool, palette: dict[str, str]) -
     if grade.passed:
         head.append(" PASSED ", style=f"bold on {palette['success']}")
     else:
-        head.append(" FAILED " if grade.submitted else " NOT SUBMITTED ",
-                    style=f"bold on {palette['error']}")
+        head.append(
+            " FAILED " if grade.submitted else " NOT SUBMITTED ",
+            style=f"bold on {palette['error']}",
+        )
     if grade.criteria:
         head.append(f"  {grade.criteria}", style="dim")
     parts.append(head)
@@ -40,22 +42,21 @@ def render_grade(grade: Grade | None, finished: bool, palette: dict[str, str]) -
                 m.append(f"{k} ", style="bold")
                 m.append(f"{fmt.value(v)}   ")
         parts.append(m)
-    reason = grade.details.get("reason") if isinstance(grade.details, dict) else None
+    reason = grade.reason
     if reason:
         parts.append(Text(f"  {reason}", style="italic"))
     return Group(*parts)
 
 
 def render_calibration(grade: Grade | None, pal: dict[str, str]) -> RenderableType | None:
-    if grade is None or not isinstance(grade.details, dict):
+    cal = grade.calibration() if grade is not None else None
+    if cal is None:
         return None
-    d = grade.details
     parts: list[RenderableType] = []
-    if isinstance(d.get("confusion_matrix"), list) and d["confusion_matrix"]:
-        names = d.get("class_names") if isinstance(d.get("class_names"), list) else None
-        parts += [Text(""), confusion_table(d["confusion_matrix"], names, pal)]
-    if isinstance(d.get("reliability"), list) and d["reliability"]:
-        bins = d["reliability"]
+    if cal.confusion_matrix:
+        parts += [Text(""), confusion_table(cal.confusion_matrix, cal.class_names or None, pal)]
+    if cal.reliability:
+        bins = cal.reliability
         parts += [Text(""), Lines(lambda w: reliability_lines(bins, w, pal))]
     return Group(*parts) if parts else None
 
@@ -73,12 +74,18 @@ def group_series(items: Iterable[tuple[str, T]]) -> dict[str, list[tuple[str, T]
     return groups
 
 
-def render_metrics(state: RunState, playhead_step: int | None, palette: dict[str, str],
-                   *, chart_height: int = 7) -> RenderableType:
+def render_metrics(
+    state: RunState, playhead_step: int | None, palette: dict[str, str], *, chart_height: int = 7
+) -> RenderableType:
     parts: list[RenderableType] = [render_grade(state.grade, state.finished, palette), Text("")]
     if not state.metrics:
-        parts.append(Text("No metric events yet. Metrics logged by the agent's code or "
-                          "the trainer are plotted here.", style="dim"))
+        parts.append(
+            Text(
+                "No metric events yet. Metrics logged by the agent's code or "
+                "the trainer are plotted here.",
+                style="dim",
+            )
+        )
     colors = [palette["primary"], palette["accent"], palette["success"], palette["warning"]]
     # the agent's and the trainer's metrics first, system gauges (CPU, memory) last
     ordered = sorted(state.metrics.items(), key=lambda kv: (kv[1].source == "system", kv[0]))
@@ -89,16 +96,25 @@ def render_metrics(state: RunState, playhead_step: int | None, palette: dict[str
         title = Text(key, style=f"bold {color}")
         if len(members) > 1:
             title.append(f"  {len(members)} series", style=f"{color}")
-        title.append(f"  last {fmt.value(last.last)}  min {fmt.value(min(ys))}  "
-                     f"max {fmt.value(max(ys))}  n={len(ys)}", style="dim")
+        title.append(
+            f"  last {fmt.value(last.last)}  min {fmt.value(min(ys))}  "
+            f"max {fmt.value(max(ys))}  n={len(ys)}",
+            style="dim",
+        )
         if last.source:
             title.append(f"  ({last.source})", style="dim")
         parts.append(title)
-        series = [Series(name, m.xs, m.ys, m.steps,
-                         color if len(members) == 1 else colors[j % len(colors)])
-                  for j, (name, m) in enumerate(members)]
-        parts.append(Lines(lambda w, series=series: line_chart(series, w, chart_height,
-                                                             playhead=playhead_step)))
+        series = [
+            Series(
+                name, m.xs, m.ys, m.steps, color if len(members) == 1 else colors[j % len(colors)]
+            )
+            for j, (name, m) in enumerate(members)
+        ]
+        parts.append(
+            Lines(
+                lambda w, series=series: line_chart(series, w, chart_height, playhead=playhead_step)
+            )
+        )
     cal = render_calibration(state.grade, palette)
     if cal is not None:
         parts.append(cal)

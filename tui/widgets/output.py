@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Log, Static
 
-from tui.live import LineRing
+from agentdeck.tui.live import LineRing
 
 MAX_LINES = 5000
 
@@ -48,8 +48,10 @@ class ToolOutput(Vertical):
         discarded upstream to keep memory bounded."""
         self.dropped += dropped
         if stream == "stderr":
-            text = "".join(f"[stderr] {line}" if line.strip() else line
-                           for line in text.splitlines(keepends=True))
+            text = "".join(
+                f"[stderr] {line}" if line.strip() else line
+                for line in text.splitlines(keepends=True)
+            )
         lines = self.ring.feed(text)
         if lines:
             self.query_one(Log).write_lines(lines)
@@ -72,8 +74,9 @@ class ToolOutput(Vertical):
         r = self.ring
         t = Text(self.title, style="bold")
         if r.total_chars:
-            t.append(f" · {r.total_lines:,} lines, {r.total_chars + self.dropped:,} chars",
-                     style="dim")
+            t.append(
+                f" · {r.total_lines:,} lines, {r.total_chars + self.dropped:,} chars", style="dim"
+            )
             if r.total_lines > r.max_lines or self.dropped:
                 t.append(f" (newest {r.max_lines:,} lines kept)", style="dim")
         self.query_one("#output-title", Static).update(t)

@@ -13,7 +13,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.text import Text
 
-from tui import format as fmt
+from agentdeck.tui import format as fmt
 
 # braille dot bits by (column 0/1, row 0..3)
 _DOTS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
@@ -38,11 +38,22 @@ def _bounds(values: list[float]) -> tuple[float, float]:
     return lo, hi
 
 
-def line_chart(series: list[Series], width: int, height: int, *, playhead: int | None = None,
-               dim: str = "grey42", axis: str = "grey50") -> list[Text]:
+def line_chart(
+    series: list[Series],
+    width: int,
+    height: int,
+    *,
+    playhead: int | None = None,
+    dim: str = "grey42",
+    axis: str = "grey50",
+) -> list[Text]:
     """A braille line chart of ``series`` filling ``width`` x ``height`` cells."""
-    pts = [(s, i) for s in series for i in range(len(s.xs))
-           if math.isfinite(s.ys[i]) and math.isfinite(s.xs[i])]
+    pts = [
+        (s, i)
+        for s in series
+        for i in range(len(s.xs))
+        if math.isfinite(s.ys[i]) and math.isfinite(s.xs[i])
+    ]
     if not pts or width < 12 or height < 3:
         return [Text("(no data)", style=dim)]
     xlo, xhi = _bounds([s.xs[i] for s, i in pts])
@@ -70,8 +81,9 @@ def line_chart(series: list[Series], width: int, height: int, *, playhead: int |
                 continue
             px = min(pw - 1, int((x - xlo) / (xhi - xlo) * (pw - 1) + 0.5))
             py = min(ph - 1, int((yhi - y) / (yhi - ylo) * (ph - 1) + 0.5))
-            future = bool(playhead is not None and s.steps is not None and
-                          0 <= playhead < s.steps[i])
+            future = bool(
+                playhead is not None and s.steps is not None and 0 <= playhead < s.steps[i]
+            )
             c = cols.get(px)
             if c is None:
                 cols[px] = [py, py, py, py, future]
@@ -86,8 +98,12 @@ def line_chart(series: list[Series], width: int, height: int, *, playhead: int |
                 # connect to the previous column with a straight segment
                 steps = max(abs(px - ppx), abs(first - ppy), 1)
                 for k in range(1, steps):
-                    plot(ppx + (px - ppx) * k // steps, ppy + (first - ppy) * k // steps, who,
-                         bool(future))
+                    plot(
+                        ppx + (px - ppx) * k // steps,
+                        ppy + (first - ppy) * k // steps,
+                        who,
+                        bool(future),
+                    )
             for py in range(int(lo), int(hi) + 1):
                 plot(px, py, who, bool(future))
             prev = (px, int(last))
@@ -114,9 +130,17 @@ def line_chart(series: list[Series], width: int, height: int, *, playhead: int |
     return out
 
 
-def bar_chart(values: Sequence[float], width: int, height: int, *, style: str = "cyan",
-              playhead: int | None = None, dim: str = "grey42", axis: str = "grey50",
-              label: str = "") -> list[Text]:
+def bar_chart(
+    values: Sequence[float],
+    width: int,
+    height: int,
+    *,
+    style: str = "cyan",
+    playhead: int | None = None,
+    dim: str = "grey42",
+    axis: str = "grey50",
+    label: str = "",
+) -> list[Text]:
     """Vertical bars, one a value (the max of a bucket when there are more values
     than columns); bars after index ``playhead`` are dim."""
     n = len(values)

@@ -36,12 +36,23 @@ class Scrubber(Widget):
         self.speed = 1.0
         self.label = ""
 
-    def set_position(self, index: int, count: int, *, playing: bool, speed: float,
-                     label: str = "") -> None:
+    def set_position(
+        self, index: int, count: int, *, playing: bool, speed: float, label: str = ""
+    ) -> None:
         changed = (index, count, playing, speed, label) != (
-            self.index, self.count, self.playing, self.speed, self.label)
+            self.index,
+            self.count,
+            self.playing,
+            self.speed,
+            self.label,
+        )
         self.index, self.count, self.playing, self.speed, self.label = (
-            index, count, playing, speed, label)
+            index,
+            count,
+            playing,
+            speed,
+            label,
+        )
         if changed:
             self.refresh()
 

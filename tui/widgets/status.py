@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
-from tui import format as fmt
-from tui.runstate import Phase, RunState
+from agentdeck.tui import format as fmt
+from agentdeck.tui.runstate import Phase, RunState
 
 
 @dataclass
@@ -24,8 +24,13 @@ class StatusBar(Widget):
     """Drawn with ``render`` (no layout pass): updating it costs one line of repaint."""
 
     COMPONENT_CLASSES = {
-        "status--task", "status--dim", "status--busy", "status--done", "status--passed",
-        "status--failed", "status--warn",
+        "status--task",
+        "status--dim",
+        "status--busy",
+        "status--done",
+        "status--passed",
+        "status--failed",
+        "status--warn",
     }
     DEFAULT_CSS = """
     StatusBar {
@@ -82,10 +87,18 @@ class StatusBar(Widget):
             if g.passed:
                 parts.append((9, Text(" PASSED ", style=self._s("passed"))))
             else:
-                parts.append((9, Text(" NOT SUBMITTED " if not g.submitted else " FAILED ",
-                                      style=self._s("failed"))))
-        while len(parts) > 1 and 1 + sum(p.cell_len for _, p in parts) + 3 * (len(parts) - 1) \
-                > width:
+                parts.append(
+                    (
+                        9,
+                        Text(
+                            " NOT SUBMITTED " if not g.submitted else " FAILED ",
+                            style=self._s("failed"),
+                        ),
+                    )
+                )
+        while (
+            len(parts) > 1 and 1 + sum(p.cell_len for _, p in parts) + 3 * (len(parts) - 1) > width
+        ):
             lowest = min(range(len(parts)), key=lambda i: parts[i][0])
             del parts[lowest]
         text = Text(" ")
@@ -109,8 +122,9 @@ class StatusBar(Widget):
             label += f" {state.phase_detail}"
         elif state.phase == Phase.RETRYING and state.phase_detail:
             label += f": {fmt.clip(state.phase_detail, 40 if width > 100 else 16)}"
-        style = self._s("warn") if state.phase in (Phase.RETRYING, Phase.STOPPING) else \
-            self._s("busy")
+        style = (
+            self._s("warn") if state.phase in (Phase.RETRYING, Phase.STOPPING) else self._s("busy")
+        )
         text = Text("● " + label, style=style)
         if info.mode == "follow":
             text.append(" (following log)" if width > 110 else "", self._s("dim"))

@@ -7,10 +7,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from tui import format as fmt
-from tui.stepdata import StepSummary
-from tui.stepindex import StepIndex
-from tui.widgets.virtual_list import VirtualList
+from agentdeck.tui import format as fmt
+from agentdeck.tui.stepdata import StepSummary
+from agentdeck.tui.stepindex import StepIndex
+from agentdeck.tui.widgets.virtual_list import VirtualList
 
 # (title, width, minimum pane width at which the column is shown)
 _COLUMNS = (
@@ -38,7 +38,11 @@ def header_text(width: int) -> Text:
 
 class StepsView(VirtualList):
     COMPONENT_CLASSES = VirtualList.COMPONENT_CLASSES | {
-        "steps--error", "steps--retry", "steps--running", "steps--number", "steps--gist",
+        "steps--error",
+        "steps--retry",
+        "steps--running",
+        "steps--number",
+        "steps--gist",
         "steps--match",
     }
     DEFAULT_CSS = """
@@ -64,8 +68,10 @@ class StepsView(VirtualList):
     def format_row(self, s: StepSummary, width: int, *, match: bool = False) -> Text:
         tools_w, cols = _layout(width)
         text = Text()
-        text.append(f"{s.step:>5}", self.style_of("steps--match") if match
-                    else self.style_of("steps--number"))
+        text.append(
+            f"{s.step:>5}",
+            self.style_of("steps--match") if match else self.style_of("steps--number"),
+        )
         if not s.finished:
             text.append(" ▶", self.style_of("steps--running"))
         elif s.error:
@@ -78,8 +84,9 @@ class StepsView(VirtualList):
         tools = _tools_label(s)
         if s.gist and len(tools) + 3 < tools_w:
             label = Text(tools)
-            label.append("  " + fmt.clip(s.gist, tools_w - len(tools) - 2),
-                         self.style_of("steps--gist"))
+            label.append(
+                "  " + fmt.clip(s.gist, tools_w - len(tools) - 2), self.style_of("steps--gist")
+            )
             label.truncate(tools_w, overflow="ellipsis", pad=True)
             text.append_text(label)
         else:
@@ -87,7 +94,7 @@ class StepsView(VirtualList):
         values = {
             "dur": fmt.duration(s.duration_s),
             "in": fmt.tokens(s.prompt_tokens) if s.prompt_tokens else "-",
-            "out": fmt.tokens(s.output_tokens) if s.output_tokens else "-",
+            "out": fmt.tokens(s.usage.output_tokens) if s.usage.output_tokens else "-",
             "cost": fmt.cost(s.cost_usd),
         }
         for title, w in cols:
@@ -120,5 +127,6 @@ class StepsPane(Vertical):
         yield self.view
 
     def on_resize(self) -> None:
-        self.query_one("#steps-header", Static).update(header_text(self.view.size.width or
-                                                                   self.size.width))
+        self.query_one("#steps-header", Static).update(
+            header_text(self.view.size.width or self.size.width)
+        )

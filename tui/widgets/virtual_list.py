@@ -74,8 +74,14 @@ class VirtualList(ScrollView, can_focus=True, inherit_bindings=False):
         def control(self) -> VirtualList:
             return self.list
 
-    def __init__(self, *, cache_size: int = 256, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        cache_size: int = 256,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.count = 0
         self._strips: LRUCache[tuple[int, int, int, bool, int], Strip] = LRUCache(cache_size)
@@ -105,8 +111,7 @@ class VirtualList(ScrollView, can_focus=True, inherit_bindings=False):
         else:
             for state in (0, 1, 2):
                 for marked in (False, True):
-                    self._strips.discard((index, self.size.width, state, marked,
-                                          self._generation))
+                    self._strips.discard((index, self.size.width, state, marked, self._generation))
         self.refresh()
 
     def set_marks(self, marked: set[int]) -> None:

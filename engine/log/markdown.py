@@ -17,7 +17,8 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.events import (
+from agentdeck.engine.events import (
+    USAGE_KEYS,
     Event,
     Grade,
     ModelResponse,
@@ -26,13 +27,17 @@ from engine.events import (
     StepStart,
     ToolCall,
     ToolResult,
-    empty_usage,
+    Totals,
+    Usage,
 )
 
 if TYPE_CHECKING:
-    from engine.runlog import RunLog
+    from agentdeck.engine.log import RunLog
 
 CODE_TOOLS_KEY = "code"
+#: ``run_start.host["cost"]`` of an imported log whose costs agentdeck computed from the
+#: usage (the file had none): said wherever the cost is shown.
+COMPUTED_COST = "computed from the usage with agentdeck's price table"
 
 
 class MarkdownError(ValueError):
@@ -77,6 +82,7 @@ def export_markdown(log: RunLog) -> str:
     assert start is not None
     end = log.end
     grade = log.grade
+    computed_cost = start.host.get("cost") == COMPUTED_COST
     out: list[str] = []
     w = out.append
     w("# Agent Run Log\n")
@@ -98,14 +104,14 @@ def export_markdown(log: RunLog) -> str:
                 "**API Response:**",
                 f"- ID: `{resp.message_id}`",
                 f"- Stop Reason: `{resp.stop_reason}`",
-                f"- Input Tokens: {u.get('input_tokens') or 0}",
-                f"- Output Tokens: {u.get('output_tokens') or 0}",
+                f"- Input Tokens: {u.input_tokens}",
+                f"- Output Tokens: {u.output_tokens}",
             ]
-            if u.get("cache_creation_input_tokens"):
-                lines.append(f"- Cache Creation Input Tokens: {u['cache_creation_input_tokens']}")
-            if u.get("cache_read_input_tokens"):
-                lines.append(f"- Cache Read Input Tokens: {u['cache_read_input_tokens']}")
-            if resp.cost_usd is not None:
+            if u.cache_creation_input_tokens:
+                lines.append(f"- Cache Creation Input Tokens: {u.cache_creation_input_tokens}")
+            if u.cache_read_input_tokens:
+                lines.append(f"- Cache Read Input Tokens: {u.cache_read_input_tokens}")
+            if resp.cost_usd is not None and not computed_cost:
                 lines.append(f"- Cost (USD): {resp.cost_usd:.6f}")
             w("\n".join(lines) + "\n")
             text = rec.text
@@ -145,8 +151,14 @@ def export_markdown(log: RunLog) -> str:
             w(f"**Criteria:** {grade.criteria}\n")
         if grade.metrics:
             w("**Metrics:**\n")
-            w("\n".join(f"- {k}: {_fmt_metric(v)}" for k, v in grade.metrics.items()
-                        if not isinstance(v, dict | list)) + "\n")
+            w(
+                "\n".join(
+                    f"- {k}: {_fmt_metric(v)}"
+                    for k, v in grade.metrics.items()
+                    if not isinstance(v, dict | list)
+                )
+                + "\n"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -184,8 +196,9 @@ class _Lines:
             self.i += 1
 
     def error(self, msg: str, line: int | None = None) -> MarkdownError:
-        return MarkdownError(msg, line=(line if line is not None else self.i + 1),
-                             source=self.source)
+        return MarkdownError(
+            msg, line=(line if line is not None else self.i + 1), source=self.source
+        )
 
     def fenced(self, what: str) -> tuple[str, str]:
         """Read a fenced block; returns (language, text)."""
@@ -200,8 +213,9 @@ class _Lines:
         body: list[str] = []
         while True:
             if self.peek() is None:
-                raise self.error(f"code block for {what} opened at line {start} is never closed",
-                                 line=start)
+                raise self.error(
+                    f"code block for {what} opened at line {start} is never closed", line=start
+                )
             line = self.next()
             if line.rstrip() == ticks:
                 break
@@ -242,8 +256,9 @@ def import_markdown(text: str, *, source: str = "<markdown>") -> list[Event]:
     try:
         max_steps = int(header.get("Max Steps", "0"))
     except ValueError as e:
-        raise MarkdownError(f"Max Steps {header.get('Max Steps')!r} is not a number",
-                            source=source) from e
+        raise MarkdownError(
+            f"Max Steps {header.get('Max Steps')!r} is not a number", source=source
+        ) from e
     model = header.get("Model") or None
     status = header.get("Completion Status", "")
 
@@ -254,19 +269,26 @@ def import_markdown(text: str, *, source: str = "<markdown>") -> list[Event]:
         ev.t = t0
         events.append(ev)
 
-    add(RunStart(
-        run_id=re.sub(r"\W+", "-", source.rsplit("/", 1)[-1]).strip("-") or "imported",
-        task=_guess_task(prompt),
-        agent="claude" if model and model.startswith("claude") else (model or "unknown"),
-        model=model,
-        max_steps=max_steps,
-        prompt=prompt,
-        host={"imported_from": "markdown", "file": source},
-        started_at=timestamp or None,
-    ))
-    totals = {"steps": 0, "input_tokens": 0, "output_tokens": 0,
-              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-              "cost_usd": None, "wall_s": 0.0}
+    from agentdeck.engine import pricing
+
+    priced = pricing.price_for(model) is not None
+    add(
+        RunStart(
+            run_id=re.sub(r"\W+", "-", source.rsplit("/", 1)[-1]).strip("-") or "imported",
+            task=_guess_task(prompt),
+            agent="claude" if model and model.startswith("claude") else (model or "unknown"),
+            model=model,
+            max_steps=max_steps,
+            prompt=prompt,
+            host={
+                "imported_from": "markdown",
+                "file": source,
+                **({"cost": COMPUTED_COST} if priced else {}),
+            },
+            started_at=timestamp or None,
+        )
+    )
+    totals = Totals(cost_usd=None)
     L.skip_blank()
     if L.peek() is not None and L.peek().strip() == "## Execution Steps":
         L.next()
@@ -285,7 +307,7 @@ def import_markdown(text: str, *, source: str = "<markdown>") -> list[Event]:
         if m:
             last_step = int(m.group(1))
             L.next()
-            _read_step(L, last_step, add, totals)
+            _read_step(L, last_step, add, totals, model if priced else None)
             continue
         if line.strip() == "## Final Result":
             L.next()
@@ -323,20 +345,28 @@ def import_markdown(text: str, *, source: str = "<markdown>") -> list[Event]:
         if line.strip() == "---" or line.startswith("## "):
             L.next()
             continue
-        raise L.error(f"unexpected line {line!r}: expected '### Step N', "
-                      "'## Final Result' or '## Grading'")
+        raise L.error(
+            f"unexpected line {line!r}: expected '### Step N', '## Final Result' or '## Grading'"
+        )
 
     details: dict[str, Any] = {}
     if final_result is not None:
         details["submission"] = final_result
     if not submitted:
         details["reason"] = "no result submitted"
-    add(Grade(metrics=metrics, criteria=criteria, passed=passed, submitted=submitted,
-              details=details, step=last_step or None))
-    if status not in ("completed", "max_steps_reached", "error", "interrupted",
-                      "limit_exceeded"):
+    add(
+        Grade(
+            metrics=metrics,
+            criteria=criteria,
+            passed=passed,
+            submitted=submitted,
+            details=details,
+            step=last_step or None,
+        )
+    )
+    if status not in ("completed", "max_steps_reached", "error", "interrupted", "limit_exceeded"):
         status = "error" if status else "completed"
-    add(RunEnd(status=status, totals=totals))  # type: ignore[arg-type]
+    add(RunEnd(status=status, totals=totals))  # type: ignore[arg-type]  # checked just above
     return events
 
 
@@ -361,7 +391,7 @@ _ITEM_KEYS = {
 }
 
 
-def _read_step(L: _Lines, step: int, add: Any, totals: dict[str, Any]) -> None:
+def _read_step(L: _Lines, step: int, add: Any, totals: Totals, price_model: str | None) -> None:
     step_line = L.i
     add(StepStart(step=step))
     info: dict[str, str] = {}
@@ -422,48 +452,78 @@ def _read_step(L: _Lines, step: int, add: Any, totals: dict[str, Any]) -> None:
             text_lines.append(line)
         L.next()
     if "ID" not in info:
-        raise MarkdownError(f"step {step} has no '- ID:' line under '**API Response:**'",
-                            line=step_line + 1, source=L.source)
-    usage = empty_usage()
+        raise MarkdownError(
+            f"step {step} has no '- ID:' line under '**API Response:**'",
+            line=step_line + 1,
+            source=L.source,
+        )
+    usage = Usage()
     for label, key in _ITEM_KEYS.items():
-        if key in usage and label in info:
+        if key in USAGE_KEYS and label in info:
             try:
-                usage[key] = int(info[label])
+                setattr(usage, key, int(info[label]))
             except ValueError as e:
-                raise MarkdownError(f"step {step}: {label} {info[label]!r} is not a number",
-                                    line=step_line + 1, source=L.source) from e
+                raise MarkdownError(
+                    f"step {step}: {label} {info[label]!r} is not a number",
+                    line=step_line + 1,
+                    source=L.source,
+                ) from e
     cost = float(info["Cost (USD)"]) if "Cost (USD)" in info else None
+    if cost is None and price_model is not None:
+        from agentdeck.engine import pricing
+
+        cost = pricing.cost_usd(price_model, usage)
     text = "\n".join(text_lines).strip("\n")
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     for block_index, name, tool_input, _, _ in calls:
         while len(content) < block_index - 1:
             # a block the markdown does not show (e.g. empty text) before the tool call
             content.append({"type": "text", "text": ""})
-        content.append({"type": "tool_use", "id": f"toolu_md_{step}_{block_index}",
-                        "name": name, "input": tool_input})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"toolu_md_{step}_{block_index}",
+                "name": name,
+                "input": tool_input,
+            }
+        )
     stop = info.get("Stop Reason") or None
-    add(ModelResponse(step=step, message_id=info["ID"], stop_reason=stop, content=content,
-                      usage=usage, cost_usd=cost))
-    totals["steps"] += 1
-    for k in usage:
-        totals[k] += usage[k] or 0
+    add(
+        ModelResponse(
+            step=step,
+            message_id=info["ID"],
+            stop_reason=stop,
+            content=content,
+            usage=usage,
+            cost_usd=cost,
+        )
+    )
+    totals.steps += 1
+    totals.add(usage)
     if cost is not None:
-        totals["cost_usd"] = (totals["cost_usd"] or 0.0) + cost
+        totals.cost_usd = (totals.cost_usd or 0.0) + cost
     for block_index, name, tool_input, output, _ in calls:
         call_id = f"toolu_md_{step}_{block_index}"
-        add(ToolCall(step=step, call_id=call_id, name=name, input=tool_input,
-                     block_index=block_index))
+        add(
+            ToolCall(
+                step=step, call_id=call_id, name=name, input=tool_input, block_index=block_index
+            )
+        )
         if output is not None:
             err = output.get("error") if isinstance(output, dict) else None
-            add(ToolResult(step=step, call_id=call_id, name=name, output=output,
-                           error=err if isinstance(err, str) else None))
+            add(
+                ToolResult(
+                    step=step,
+                    call_id=call_id,
+                    name=name,
+                    output=output,
+                    error=err if isinstance(err, str) else None,
+                )
+            )
 
 
 def _guess_task(prompt: str) -> str:
-    p = prompt.lower()
-    if "corrupted labels" in p or "noisy" in p:
-        return "noisy-labels"
-    if "action" in p and "calibrat" in p:
-        return "action-policy"
-    return "imported"
+    """The registered task whose prompt this is (tasks declare their prompts' marks)."""
+    from agentdeck.engine.registry import guess_task
 
+    return guess_task(prompt) or "imported"

@@ -1,8 +1,4 @@
-"""Run directories, the JSONL log writer and the lazy log reader.
-
-A run lives in ``<log_dir>/<run_id>/``: ``events.jsonl`` (one event a line,
-flushed per event, so even ``kill -9`` leaves every earlier event readable),
-``artifacts/`` and the sandbox's working directory ``work/``.
+"""The lazy log reader.
 
 ``RunLog`` reads a log lazily: one pass over the bytes builds an index (line
 offsets, event type, step) from each line's fixed prefix
@@ -14,20 +10,16 @@ markdown log is read through the same class (imported to events first).
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
-import secrets
-import time
+import stat
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from engine.events import (
-    SCHEMA,
+import msgspec
+
+from agentdeck.engine.events import (
     Artifact,
     ErrorEvent,
     Event,
@@ -41,145 +33,14 @@ from engine.events import (
     ToolCall,
     ToolOutputChunk,
     ToolResult,
+    Totals,
     WarningEvent,
-    event_from_dict,
-    usage_of,
+    decode_event,
+    encode_event_bytes,
 )
-
-EVENTS_FILE = "events.jsonl"
-
-
-class LogError(Exception):
-    """A log that cannot be read. ``str()`` is a one-line message for the user."""
-
-    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None,
-                 line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = str(path) if path is not None else None
-        self.line = line
-
-    def __str__(self) -> str:
-        where = self.path or ""
-        if self.line is not None:
-            where += f":{self.line}"
-        return f"{where}: {self.message}" if where else self.message
-
-
-# -- run directories -----------------------------------------------------------
-
-
-def new_run_id(task: str, when: float | None = None) -> str:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when or time.time()))
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", task).strip("-") or "run"
-    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
-
-
-@dataclass(frozen=True)
-class RunDir:
-    path: Path
-
-    @property
-    def run_id(self) -> str:
-        return self.path.name
-
-    @property
-    def events(self) -> Path:
-        return self.path / EVENTS_FILE
-
-    @property
-    def artifacts(self) -> Path:
-        return self.path / "artifacts"
-
-    @property
-    def work(self) -> Path:
-        return self.path / "work"
-
-    @classmethod
-    def create(cls, log_dir: str | os.PathLike[str], run_id: str) -> RunDir:
-        path = Path(log_dir) / run_id
-        if path.exists():
-            raise FileExistsError(f"run directory already exists: {path}")
-        for sub in ("artifacts", "work"):
-            (path / sub).mkdir(parents=True)
-        return cls(path)
-
-
-# -- writer -----------------------------------------------------------------------
-
-
-def _finite(obj: Any) -> Any:
-    """Replace NaN and infinities (not valid JSON) with null, recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _json_default(obj: Any) -> Any:
-    # numpy scalars and arrays, paths, sets: what tool handlers commonly return
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, set | frozenset):
-        return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
-
-
-def encode_event(event: Event) -> str:
-    d = event.to_dict()
-    try:
-        return json.dumps(d, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                          default=_json_default)
-    except ValueError:
-        return json.dumps(_finite(json.loads(json.dumps(d, default=_json_default))),
-                          ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-class LogWriter:
-    """Appends one JSON line per persistent event and flushes each.
-
-    Use as a bus sink: ``bus.subscribe(writer)``. Live-only events are skipped.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._f = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
-        self.closed = False
-
-    def __call__(self, event: Event) -> None:
-        self.write(event)
-
-    def write(self, event: Event) -> None:
-        if not event.PERSIST or self.closed:
-            return
-        self._f.write(encode_event(event) + "\n")
-        self._f.flush()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._f.flush()
-            try:
-                os.fsync(self._f.fileno())
-            except OSError:
-                pass
-            self._f.close()
-
-    def __enter__(self) -> LogWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# -- reader -----------------------------------------------------------------------
+from agentdeck.engine.log.errors import LogError
+from agentdeck.engine.log.records import CallRecord, StepRecord
+from agentdeck.engine.log.rundir import EVENTS_FILE
 
 # The writer always starts a line with these keys in this order; lines written by
 # other tools fall back to a JSON parse.
@@ -191,9 +52,22 @@ _CHUNK = 8 << 20
 TYPE_CODES: dict[str, int] = {
     name: i
     for i, name in enumerate(
-        ["run_start", "step_start", "model_delta", "model_response", "tool_call",
-         "tool_output_chunk", "tool_result", "metric", "artifact", "grade", "warning",
-         "error", "run_end", "?"]
+        [
+            "run_start",
+            "step_start",
+            "model_delta",
+            "model_response",
+            "tool_call",
+            "tool_output_chunk",
+            "tool_result",
+            "metric",
+            "artifact",
+            "grade",
+            "warning",
+            "error",
+            "run_end",
+            "?",
+        ]
     )
 }
 _CODE_NAMES = {v: k for k, v in TYPE_CODES.items()}
@@ -202,103 +76,28 @@ _NOT_IN_STEPS = frozenset({"run_start", "run_end", "grade"})
 _UNKNOWN = TYPE_CODES["?"]
 
 
-@dataclass
-class CallRecord:
-    call: ToolCall
-    chunks: list[ToolOutputChunk] = field(default_factory=list)
-    result: ToolResult | None = None
-
-    @property
-    def streamed_text(self) -> str:
-        return "".join(c.text for c in self.chunks)
-
-
-@dataclass
-class StepRecord:
-    """Everything that happened in one step, parsed from its lines."""
-
-    step: int
-    start: StepStart | None = None
-    response: ModelResponse | None = None
-    calls: list[CallRecord] = field(default_factory=list)
-    metrics: list[Metric] = field(default_factory=list)
-    artifacts: list[Artifact] = field(default_factory=list)
-    warnings: list[WarningEvent] = field(default_factory=list)
-    errors: list[ErrorEvent] = field(default_factory=list)
-    #: Lines of this step that could not be read, as "line N: why".
-    problems: list[str] = field(default_factory=list)
-    t_start: float = 0.0
-    t_end: float | None = None
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.t_end is None else max(0.0, self.t_end - self.t_start)
-
-    @property
-    def text(self) -> str:
-        """The assistant's text blocks, joined."""
-        if self.response is None:
-            return ""
-        return "\n\n".join(
-            b.get("text", "") for b in self.response.content if b.get("type") == "text"
-        )
-
-    @property
-    def tool_names(self) -> list[str]:
-        return [c.call.name for c in self.calls]
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) or any(c.result is not None and c.result.error for c in self.calls)
-
-    @property
-    def retried(self) -> bool:
-        return any(w.code == "retry" for w in self.warnings)
-
-
-@dataclass
-class Totals:
-    steps: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
-    cost_usd: float | None = 0.0
-    wall_s: float = 0.0
-    status: str | None = None
-    passed: bool | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "steps": self.steps,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cost_usd": self.cost_usd,
-            "wall_s": self.wall_s,
-        }
-
-    def add_usage(self, ev: ModelResponse) -> None:
-        u = usage_of(ev)
-        self.steps += 1
-        self.input_tokens += u["input_tokens"]
-        self.output_tokens += u["output_tokens"]
-        self.cache_creation_input_tokens += u["cache_creation_input_tokens"]
-        self.cache_read_input_tokens += u["cache_read_input_tokens"]
-        if ev.cost_usd is None:
-            self.cost_usd = None
-        elif self.cost_usd is not None:
-            self.cost_usd += ev.cost_usd
+#: Step numbers and seqs beyond this are not believed (the index keeps them in int32).
+MAX_STEP = 2**31 - 1
 
 
 class _FileSource:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (open() checks the type first)
+        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        st = os.fstat(self._fd)
+        self._ino = (st.st_dev, st.st_ino)
 
     def size(self) -> int:
         return os.fstat(self._fd).st_size
+
+    def replaced(self) -> bool:
+        """True when the path now names another file (the log was moved or rewritten)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self._ino
 
     def read(self, offset: int, n: int) -> bytes:
         return os.pread(self._fd, n, offset)
@@ -316,11 +115,26 @@ class _BytesSource:
     def size(self) -> int:
         return len(self.data)
 
+    def replaced(self) -> bool:
+        return False
+
     def read(self, offset: int, n: int) -> bytes:
         return self.data[offset : offset + n]
 
     def close(self) -> None:
         pass
+
+
+def _bounded(digits: bytes | None) -> int | None:
+    """A step or seq from a line's prefix; absurd values (``1e23`` steps) read as none."""
+    if digits is None or len(digits) > 10:
+        return None
+    v = int(digits)
+    return v if v <= MAX_STEP else None
+
+
+def _small_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_STEP
 
 
 def _is_markdown(head: bytes) -> bool:
@@ -370,17 +184,34 @@ class RunLog:
                 p = p / EVENTS_FILE
             else:
                 raise LogError(f"directory has no {EVENTS_FILE}: not a run directory", path=p)
-        if not p.exists():
-            raise LogError("no such file", path=p)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise LogError("no such file", path=p) from None
+        except OSError as e:
+            raise LogError(f"cannot read: {e.strerror}", path=p) from e
+        if not stat.S_ISREG(st.st_mode):
+            raise LogError(
+                "not a regular file (a FIFO, device or socket?): agentdeck reads "
+                "log files and run directories",
+                path=p,
+            )
         try:
             with open(p, "rb") as f:
                 head = f.read(4096)
         except OSError as e:
             raise LogError(f"cannot read: {e.strerror}", path=p) from e
         if _is_markdown(head):
-            from engine.markdown import MarkdownError, import_markdown
+            from agentdeck.engine.log.markdown import MarkdownError, import_markdown
 
-            text = p.read_bytes().decode("utf-8", errors="replace")
+            try:
+                text = p.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise LogError(
+                    f"not UTF-8 text (byte {e.start}: {e.reason}); agentdeck reads "
+                    "UTF-8 markdown logs",
+                    path=p,
+                ) from e
             try:
                 events = import_markdown(text, source=str(p))
             except MarkdownError as e:
@@ -395,7 +226,7 @@ class RunLog:
 
     @classmethod
     def from_events(cls, events: list[Event], *, name: str = "<memory>") -> RunLog:
-        data = "".join(encode_event(e) + "\n" for e in events).encode("utf-8")
+        data = b"".join(encode_event_bytes(e) + b"\n" for e in events)
         log = cls(_BytesSource(data), name)
         log._load(follow=False)
         return log
@@ -428,7 +259,21 @@ class RunLog:
     # -- indexing ---------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Index lines appended since the last call; returns how many were added."""
+        """Index lines appended since the last call; returns how many were added.
+
+        Raises ``LogError`` when the file was truncated or replaced under us (a
+        followed log must only grow): what was indexed no longer describes it.
+        """
+        if self._src.size() < self._indexed_to:
+            raise LogError(
+                "the log was truncated while it was being read (it must only grow); open it again",
+                path=self.name,
+            )
+        if self._src.replaced():
+            raise LogError(
+                "the log file was replaced or removed while it was being read; open it again",
+                path=self.name,
+            )
         before = len(self._off)
         self._index_more(final=False)
         added = len(self._off) - before
@@ -461,9 +306,9 @@ class RunLog:
             tail = self._src.read(pos, size - pos)
             if b"\n" not in tail:
                 try:
-                    json.loads(tail)
+                    msgspec.json.decode(tail)
                     complete = True
-                except ValueError:
+                except (msgspec.DecodeError, RecursionError):
                     complete = False
                 if complete and final:
                     self._index_chunk(tail + b"\n", pos)
@@ -478,18 +323,28 @@ class RunLog:
         matches = list(_PREFIX.finditer(chunk))
         if len(matches) == chunk.count(b"\n"):
             for m in matches:
-                self._add_line(base + m.start(), m.end() - m.start(), m.group(2).decode(),
-                               int(m.group(1)), int(m.group(3)) if m.group(3) else None)
+                self._add_line(
+                    base + m.start(),
+                    m.end() - m.start(),
+                    m.group(2).decode(),
+                    _bounded(m.group(1)),
+                    _bounded(m.group(3)),
+                )
             return
         # slow path: some line does not start with the writer's prefix
         start = 0
         while start < len(chunk):
             nl = chunk.index(b"\n", start)
-            line = chunk[start:nl + 1]
+            line = chunk[start : nl + 1]
             m = _PREFIX.match(line)
             if m:
-                self._add_line(base + start, len(line), m.group(2).decode(), int(m.group(1)),
-                               int(m.group(3)) if m.group(3) else None)
+                self._add_line(
+                    base + start,
+                    len(line),
+                    m.group(2).decode(),
+                    _bounded(m.group(1)),
+                    _bounded(m.group(3)),
+                )
             elif line.strip():
                 self._add_foreign_line(line, base + start)
             start = nl + 1
@@ -497,20 +352,23 @@ class RunLog:
     def _add_foreign_line(self, line: bytes, offset: int) -> None:
         lineno = len(self._off) + 1
         try:
-            d = json.loads(line)
-        except ValueError:
+            d = msgspec.json.decode(line)
+        except (msgspec.DecodeError, RecursionError):
             d = None
         if not isinstance(d, dict) or not isinstance(d.get("type"), str):
             if not self._off and self.header is None:
-                raise LogError("not an agentdeck log (line 1 is not a JSON event)",
-                               path=self.name, line=1)
+                raise LogError(
+                    "not an agentdeck log (line 1 is not a JSON event)", path=self.name, line=1
+                )
             self.warnings.append(f"line {lineno}: not a JSON event, ignored")
             return
-        seq = d.get("seq") if isinstance(d.get("seq"), int) else -1
-        step = d.get("step") if isinstance(d.get("step"), int) else None
+        seq = d.get("seq") if _small_int(d.get("seq")) else None
+        step = d.get("step") if _small_int(d.get("step")) else None
         self._add_line(offset, len(line), d["type"], seq, step)
 
-    def _add_line(self, offset: int, length: int, etype: str, seq: int, step: int | None) -> None:
+    def _add_line(
+        self, offset: int, length: int, etype: str, seq: int | None, step: int | None
+    ) -> None:
         idx = len(self._off)
         lineno = idx + 1
         code = TYPE_CODES.get(etype, _UNKNOWN)
@@ -518,9 +376,10 @@ class RunLog:
             if etype != "run_start":
                 raise LogError(
                     f"not an agentdeck log: the first event is {etype!r}, expected 'run_start'",
-                    path=self.name, line=lineno,
+                    path=self.name,
+                    line=lineno,
                 )
-        if seq >= 0:
+        if seq is not None and seq >= 0:
             if self._last_seq >= 0 and seq != self._last_seq + 1:
                 self.warnings.append(
                     f"line {lineno}: seq jumps from {self._last_seq} to {seq} (events missing?)"
@@ -549,25 +408,17 @@ class RunLog:
 
     # -- parsing -----------------------------------------------------------------------
 
-    def _parse_line(self, idx: int, strict: bool = False) -> Event | None:
+    def _parse_line(self, idx: int, strict: bool = False) -> Event:
         raw = self._src.read(self._off[idx], self._len[idx])
         try:
-            d = json.loads(raw)
-        except ValueError as e:
-            if strict:
-                raise LogError(f"not valid JSON ({e.msg})", path=self.name, line=idx + 1) from e
-            raise EventError(f"not valid JSON ({e.msg})", line=idx + 1, source=self.name) from e
-        try:
-            return event_from_dict(d)
+            return decode_event(raw)
         except EventError as e:
             if strict:
                 raise LogError(str(e), path=self.name, line=idx + 1) from e
             raise e.located(line=idx + 1, source=self.name) from e
 
     def event_at(self, idx: int) -> Event:
-        ev = self._parse_line(idx)
-        assert ev is not None
-        return ev
+        return self._parse_line(idx)
 
     def __len__(self) -> int:
         return len(self._off)
@@ -591,8 +442,7 @@ class RunLog:
                     raise
                 self._note(f"{e}")
                 continue
-            if ev is not None:
-                yield ev
+            yield ev
 
     def _note(self, msg: str) -> None:
         if msg not in self.warnings:
@@ -617,8 +467,9 @@ class RunLog:
                 end -= 1
         return first, end
 
-    def step(self, step: int, *, chunks: bool = True,
-             types: Iterable[str] | None = None) -> StepRecord:
+    def step(
+        self, step: int, *, chunks: bool = True, types: Iterable[str] | None = None
+    ) -> StepRecord:
         """Parse one step.
 
         ``chunks=False`` skips its ``tool_output_chunk`` lines (a tool printing
@@ -647,8 +498,6 @@ class RunLog:
                 ev = self._parse_line(i)
             except EventError as e:
                 rec.problems.append(str(e))
-                continue
-            if ev is None:
                 continue
             last_t = ev.t
             if isinstance(ev, StepStart):
@@ -735,18 +584,11 @@ class RunLog:
         """Run totals: from run_end when the run finished, else summed over model responses."""
         if self._totals_cache is not None:
             return self._totals_cache
-        tot = Totals()
         end = self.end
-        if end is not None and end.totals:
-            t = end.totals
-            tot.steps = int(t.get("steps", 0) or 0)
-            for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
-                      "cache_read_input_tokens"):
-                setattr(tot, k, int(t.get(k, 0) or 0))
-            tot.cost_usd = t.get("cost_usd")
-            tot.wall_s = float(t.get("wall_s", 0.0) or 0.0)
-            tot.status = end.status
+        if end is not None and end.totals is not None:
+            tot = msgspec.structs.replace(end.totals)
         else:
+            tot = Totals()
             for idx in self._model_response_lines:
                 try:
                     ev = self._parse_line(idx)
@@ -754,16 +596,14 @@ class RunLog:
                     self._note(str(e))
                     continue
                 if isinstance(ev, ModelResponse):
-                    tot.add_usage(ev)
+                    tot.add_response(ev.usage, ev.cost_usd)
             tot.steps = max(tot.steps, len(self.step_numbers))
             if self.header is not None and self.last_t is not None:
                 tot.wall_s = max(0.0, self.last_t - self.header.t)
-            tot.status = end.status if end else None
-        g = self.grade
-        tot.passed = g.passed if g is not None else None
         self._totals_cache = tot
         return tot
 
-
-def schema_version() -> str:
-    return SCHEMA
+    @property
+    def passed(self) -> bool | None:
+        g = self.grade
+        return g.passed if g is not None else None

@@ -1,9 +1,9 @@
-"""Synthetic runs for tests, benchmarks and demos of the TUI.
+"""Test doubles: synthetic runs for the tests and the benchmarks, and a fake live run.
 
 ``write_synthetic_log`` writes a deterministic, realistic JSONL log (python
 tool calls with training-loop output, metrics, a graded end) through the
 engine's own ``EventBus`` and ``LogWriter``. ``FakeRun`` is a stand-in for
-``engine.runner.RunHandle``: it plays such a run on a background thread,
+``agentdeck.engine.run.Run`` (it implements the ``RunHandle`` protocol): it plays such a run on a background thread,
 emitting every event (deltas and output chunks included) through a bus to the
 given sinks while writing ``events.jsonl``, and honours ``stop()`` like the
 real runner: the running tool is interrupted and the run ends ``interrupted``.
@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.bus import EventBus
-from engine.events import (
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.errors import exit_code
+from agentdeck.engine.events import (
+    Check,
     Event,
     Grade,
     Metric,
@@ -32,9 +34,11 @@ from engine.events import (
     ToolCall,
     ToolOutputChunk,
     ToolResult,
+    Totals,
+    Usage,
     WarningEvent,
 )
-from engine.runlog import LogWriter, RunDir
+from agentdeck.engine.log import LogWriter, RunDir
 
 T0 = 1_700_000_000.0
 PROMPT = (
@@ -43,12 +47,20 @@ PROMPT = (
     "and call submit_predictions."
 )
 TOOLS = [
-    {"name": "python_expression", "description": "Run Python code in a persistent kernel",
-     "input_schema": {"type": "object", "properties": {"code": {"type": "string"}},
-                      "required": ["code"]}},
-    {"name": "submit_predictions", "description": "Submit predictions for grading",
-     "input_schema": {"type": "object",
-                      "properties": {"predictions_file": {"type": "string"}}}},
+    {
+        "name": "python_expression",
+        "description": "Run Python code in a persistent kernel",
+        "input_schema": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}},
+            "required": ["code"],
+        },
+    },
+    {
+        "name": "submit_predictions",
+        "description": "Submit predictions for grading",
+        "input_schema": {"type": "object", "properties": {"predictions_file": {"type": "string"}}},
+    },
 ]
 
 _SNIPPETS = [
@@ -93,16 +105,22 @@ class SyntheticSpec:
 def _code(rng: random.Random, step: int, variant: int) -> str:
     tmpl = _SNIPPETS[(step + variant) % len(_SNIPPETS)]
     return f"# step {step}\n" + tmpl.format(
-        h=rng.choice([128, 256, 512]), lr=rng.choice([1e-3, 3e-4]), e=rng.randint(3, 12),
-        k=rng.randint(3, 10), n=rng.randint(9000, 12000))
+        h=rng.choice([128, 256, 512]),
+        lr=rng.choice([1e-3, 3e-4]),
+        e=rng.randint(3, 12),
+        k=rng.randint(3, 10),
+        n=rng.randint(9000, 12000),
+    )
 
 
 def _output(rng: random.Random, nbytes: int) -> str:
     lines, size, epoch = [], 0, 0
     while size < nbytes:
-        loss = 2.3 * (0.9 ** epoch) + rng.random() * 0.05
-        line = (f"epoch {epoch:3d}  loss {loss:.4f}  acc {1 - loss / 2.5:.4f}  "
-                f"lr 3.0e-04  {rng.randint(9000, 12000)} samples/s")
+        loss = 2.3 * (0.9**epoch) + rng.random() * 0.05
+        line = (
+            f"epoch {epoch:3d}  loss {loss:.4f}  acc {1 - loss / 2.5:.4f}  "
+            f"lr 3.0e-04  {rng.randint(9000, 12000)} samples/s"
+        )
         lines.append(line)
         size += len(line) + 1
         epoch += 1
@@ -119,9 +137,18 @@ def synthetic_events(spec: SyntheticSpec) -> Iterator[Event]:
         return round(clock[0], 3)
 
     max_steps = spec.max_steps or spec.steps
-    yield RunStart(t=T0, run_id=spec.run_id, task=spec.task, agent=spec.agent,
-                   model=spec.model, max_steps=max_steps, prompt=PROMPT, tools=TOOLS,
-                   seed=spec.seed, task_params=dict(spec.extra))
+    yield RunStart(
+        t=T0,
+        run_id=spec.run_id,
+        task=spec.task,
+        agent=spec.agent,
+        model=spec.model,
+        max_steps=max_steps,
+        prompt=PROMPT,
+        tools=TOOLS,
+        seed=spec.seed,
+        task_params=dict(spec.extra),
+    )
     tin = tout = 0
     total_cost = 0.0
     epoch = 0
@@ -135,22 +162,35 @@ def synthetic_events(spec: SyntheticSpec) -> Iterator[Event]:
         else:
             name, inp = "python_expression", {"code": _code(rng, step, variant)}
         if step % 17 == 5:
-            yield WarningEvent(t=t(), where="agent", code="retry", step=step,
-                               message="429 rate limited; retrying in 2.0s (attempt 1 of 5)")
+            yield WarningEvent(
+                t=t(),
+                where="agent",
+                code="retry",
+                step=step,
+                message="429 rate limited; retrying in 2.0s (attempt 1 of 5)",
+            )
         u_in = 1400 + 180 * (step % 100) + rng.randint(0, 400)  # context resets (compaction)
         u_out = rng.randint(60, 600)
         cr = (u_in // 2) if step > 1 else 0
         c = (u_in * 3 + u_out * 15 + cr * 0.3) / 1e6 if spec.cost else None
-        text = (f"Step {step}: next I will {'submit the predictions' if last else 'run an analysis'}"
-                f". Loss so far looks {'good' if rng.random() > 0.3 else 'noisy'}.")
+        text = (
+            f"Step {step}: next I will {'submit the predictions' if last else 'run an analysis'}"
+            f". Loss so far looks {'good' if rng.random() > 0.3 else 'noisy'}."
+        )
         yield ModelResponse(
-            t=t(), step=step, message_id=f"msg_{spec.seed:02d}{step:06d}", model=spec.model,
+            t=t(),
+            step=step,
+            message_id=f"msg_{spec.seed:02d}{step:06d}",
+            model=spec.model,
             stop_reason="tool_use",
-            content=[{"type": "text", "text": text},
-                     {"type": "tool_use", "id": call_id, "name": name, "input": inp}],
-            usage={"input_tokens": u_in, "output_tokens": u_out,
-                   "cache_creation_input_tokens": 0, "cache_read_input_tokens": cr},
-            latency_s=1.5, cost_usd=c)
+            content=[
+                {"type": "text", "text": text},
+                {"type": "tool_use", "id": call_id, "name": name, "input": inp},
+            ],
+            usage=Usage(input_tokens=u_in, output_tokens=u_out, cache_read_input_tokens=cr),
+            latency_s=1.5,
+            cost_usd=c,
+        )
         tin, tout = tin + u_in, tout + u_out
         total_cost += c or 0.0
         yield ToolCall(t=t(), step=step, call_id=call_id, name=name, input=inp, block_index=2)
@@ -158,65 +198,106 @@ def synthetic_events(spec: SyntheticSpec) -> Iterator[Event]:
         out = "" if last else _output(rng, spec.output_bytes)
         if spec.chunks and out:
             for piece in out.splitlines(keepends=True):
-                yield ToolOutputChunk(t=clock[0], step=step, call_id=call_id, stream="stdout",
-                                      text=piece)
+                yield ToolOutputChunk(
+                    t=clock[0], step=step, call_id=call_id, stream="stdout", text=piece
+                )
         if spec.metrics_every and step % spec.metrics_every == 0 and not last:
-            for name_, val in (("train_loss", 2.3 * 0.85 ** epoch + rng.random() * 0.05),
-                               ("val_accuracy", 0.6 + 0.35 * (1 - 0.8 ** epoch))):
-                yield Metric(t=t(), name=name_, value=round(val, 5), step=step, x=epoch,
-                             source="sandbox")
+            for name_, val in (
+                ("train_loss", 2.3 * 0.85**epoch + rng.random() * 0.05),
+                ("val_accuracy", 0.6 + 0.35 * (1 - 0.8**epoch)),
+            ):
+                yield Metric(
+                    t=t(), name=name_, value=round(val, 5), step=step, x=epoch, source="sandbox"
+                )
             epoch += 1
         if last:
             result: Any = {"message": "predictions received", "count": 12000}
         else:
-            result = {"result": out, "error": "NameError: name 'loader' is not defined"
-                      if failed else None}
-        yield ToolResult(t=t(), step=step, call_id=call_id, name=name, output=result,
-                         error="NameError: name 'loader' is not defined" if failed else None,
-                         duration_s=round(spec.dt * 0.8, 3))
+            result = {
+                "result": out,
+                "error": "NameError: name 'loader' is not defined" if failed else None,
+            }
+        yield ToolResult(
+            t=t(),
+            step=step,
+            call_id=call_id,
+            name=name,
+            output=result,
+            error="NameError: name 'loader' is not defined" if failed else None,
+            duration_s=round(spec.dt * 0.8, 3),
+        )
     if spec.passed is not None:
         yield _grade(spec, t())
-    yield RunEnd(t=t(), status=spec.status,  # type: ignore[arg-type]
-                 totals={"steps": spec.steps, "input_tokens": tin, "output_tokens": tout,
-                         "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                         "cost_usd": round(total_cost, 6) if spec.cost else None,
-                         "wall_s": round(clock[0] - T0, 3)})
+    yield RunEnd(
+        t=t(),
+        status=spec.status,  # type: ignore[arg-type]
+        totals=Totals(
+            steps=spec.steps,
+            input_tokens=tin,
+            output_tokens=tout,
+            cost_usd=round(total_cost, 6) if spec.cost else None,
+            wall_s=round(clock[0] - T0, 3),
+        ),
+    )
 
 
 def _grade(spec: SyntheticSpec, t: float) -> Grade:
     if not spec.calibration:
         f1, p, r = (0.71, 0.66, 0.77) if spec.passed else (0.52, 0.47, 0.58)
         return Grade(
-            t=t, passed=bool(spec.passed), step=spec.steps,
+            t=t,
+            passed=bool(spec.passed),
+            step=spec.steps,
             metrics={"f1": f1, "precision": p, "recall": r},
             criteria="F1 >= 0.65 AND (precision >= 0.55 OR recall >= 0.55)",
             checks=[
-                {"name": "f1", "text": "F1 >= 0.65", "value": f1, "threshold": 0.65,
-                 "met": f1 >= 0.65},
-                {"name": "precision", "text": "precision >= 0.55", "value": p,
-                 "threshold": 0.55, "met": p >= 0.55},
-                {"name": "recall", "text": "recall >= 0.55", "value": r, "threshold": 0.55,
-                 "met": r >= 0.55},
-            ])
+                Check(name="f1", text="F1 >= 0.65", value=f1, threshold=0.65, met=f1 >= 0.65),
+                Check(
+                    name="precision",
+                    text="precision >= 0.55",
+                    value=p,
+                    threshold=0.55,
+                    met=p >= 0.55,
+                ),
+                Check(name="recall", text="recall >= 0.55", value=r, threshold=0.55, met=r >= 0.55),
+            ],
+        )
     classes = ["search", "read", "write", "run", "answer"]
-    cm = [[50, 3, 2, 1, 4], [4, 41, 6, 2, 1], [2, 7, 38, 5, 3], [1, 2, 4, 47, 2],
-          [5, 1, 3, 2, 44]]
+    cm = [[50, 3, 2, 1, 4], [4, 41, 6, 2, 1], [2, 7, 38, 5, 3], [1, 2, 4, 47, 2], [5, 1, 3, 2, 44]]
     rel = []
-    for i, (acc, conf, n) in enumerate([(0.18, 0.15, 4), (0.31, 0.35, 9), (0.52, 0.55, 21),
-                                        (0.58, 0.65, 38), (0.69, 0.75, 61), (0.80, 0.85, 70),
-                                        (0.93, 0.95, 67)]):
+    for i, (acc, conf, n) in enumerate(
+        [
+            (0.18, 0.15, 4),
+            (0.31, 0.35, 9),
+            (0.52, 0.55, 21),
+            (0.58, 0.65, 38),
+            (0.69, 0.75, 61),
+            (0.80, 0.85, 70),
+            (0.93, 0.95, 67),
+        ]
+    ):
         lo = 0.3 + i * 0.1 if i else 0.0
-        rel.append({"bin_lo": round(lo, 2), "bin_hi": round(0.4 + i * 0.1, 2),
-                    "confidence": conf, "accuracy": acc, "count": n})
+        rel.append(
+            {
+                "bin_lo": round(lo, 2),
+                "bin_hi": round(0.4 + i * 0.1, 2),
+                "confidence": conf,
+                "accuracy": acc,
+                "count": n,
+            }
+        )
     return Grade(
-        t=t, passed=bool(spec.passed), step=spec.steps,
+        t=t,
+        passed=bool(spec.passed),
+        step=spec.steps,
         metrics={"accuracy": 0.814, "macro_f1": 0.806, "ece": 0.043},
         criteria="accuracy >= 0.80 AND ece <= 0.05",
-        checks=[{"name": "accuracy", "text": "accuracy >= 0.80", "value": 0.814,
-                 "threshold": 0.8, "met": True},
-                {"name": "ece", "text": "ece <= 0.05", "value": 0.043, "threshold": 0.05,
-                 "met": True}],
-        details={"confusion_matrix": cm, "reliability": rel, "class_names": classes})
+        checks=[
+            Check(name="accuracy", text="accuracy >= 0.80", value=0.814, threshold=0.8, met=True),
+            Check(name="ece", text="ece <= 0.05", value=0.043, threshold=0.05, met=True),
+        ],
+        details={"confusion_matrix": cm, "reliability": rel, "class_names": classes},
+    )
 
 
 def write_synthetic_log(path: Path, spec: SyntheticSpec) -> Path:
@@ -234,7 +315,7 @@ def write_synthetic_log(path: Path, spec: SyntheticSpec) -> Path:
 
 @dataclass
 class FakeRunConfig:
-    """What a ``FakeRun`` plays: like ``engine.runner.RunConfig`` plus knobs for tests."""
+    """What a ``FakeRun`` plays: like ``agentdeck.engine.run.RunConfig`` plus knobs for tests."""
 
     log_dir: Path
     task: str = "noisy-labels"
@@ -265,7 +346,7 @@ class FakeResult:
 
 
 class FakeRun:
-    """Plays a scripted run on a thread; the same surface as ``engine.runner.RunHandle``."""
+    """Plays a scripted run on a thread; the same surface as ``agentdeck.engine.run.RunHandle``."""
 
     def __init__(self, config: FakeRunConfig, sinks: list[Callable[[Event], None]] = ()) -> None:
         self.config = config
@@ -276,6 +357,8 @@ class FakeRun:
         self._stop = threading.Event()
         self._release = threading.Event()
         self.in_tool = threading.Event()
+        self._done = threading.Event()
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="fake-run", daemon=True)
 
     def start(self) -> FakeRun:
@@ -292,6 +375,13 @@ class FakeRun:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def wait_started(self, timeout: float | None = None) -> bool:
+        return True
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
     def _pause(self) -> None:
         if self.config.pause:
             self._stop.wait(self.config.pause)
@@ -301,8 +391,17 @@ class FakeRun:
         emit = self.bus.emit
         status, grade = "completed", None
         try:
-            emit(RunStart(run_id=cfg.run_id, task=cfg.task, agent=cfg.agent, model=cfg.model,
-                          max_steps=cfg.max_steps, prompt=PROMPT, tools=TOOLS))
+            emit(
+                RunStart(
+                    run_id=cfg.run_id,
+                    task=cfg.task,
+                    agent=cfg.agent,
+                    model=cfg.model,
+                    max_steps=cfg.max_steps,
+                    prompt=PROMPT,
+                    tools=TOOLS,
+                )
+            )
             for step in range(1, cfg.steps + 1):
                 if self._stop.is_set():
                     status = "interrupted"
@@ -315,33 +414,57 @@ class FakeRun:
                     emit(ModelDelta(step=step, block_index=0, text=word + " "))
                 call_id = f"call_{step}"
                 name = "submit_predictions" if last else "python_expression"
-                inp = ({"predictions_file": "predictions.npy"} if last
-                       else {"code": f"for epoch in range(3):\n    train(epoch)  # step {step}"})
-                emit(ModelResponse(step=step, message_id=f"msg_{step}", stop_reason="tool_use",
-                                   content=[{"type": "text", "text": text},
-                                            {"type": "tool_use", "id": call_id, "name": name,
-                                             "input": inp}],
-                                   usage={"input_tokens": 1000 * step, "output_tokens": 50,
-                                          "cache_creation_input_tokens": 0,
-                                          "cache_read_input_tokens": 0}))
+                inp = (
+                    {"predictions_file": "predictions.npy"}
+                    if last
+                    else {"code": f"for epoch in range(3):\n    train(epoch)  # step {step}"}
+                )
+                emit(
+                    ModelResponse(
+                        step=step,
+                        message_id=f"msg_{step}",
+                        stop_reason="tool_use",
+                        content=[
+                            {"type": "text", "text": text},
+                            {"type": "tool_use", "id": call_id, "name": name, "input": inp},
+                        ],
+                        usage=Usage(input_tokens=1000 * step, output_tokens=50),
+                    )
+                )
                 emit(ToolCall(step=step, call_id=call_id, name=name, input=inp, block_index=2))
                 self.in_tool.set()
                 error = self._tool(step, call_id)
                 self.in_tool.clear()
-                emit(ToolResult(step=step, call_id=call_id, name=name,
-                                output={"result": f"step {step} done", "error": error},
-                                error=error, duration_s=0.01))
+                emit(
+                    ToolResult(
+                        step=step,
+                        call_id=call_id,
+                        name=name,
+                        output={"result": f"step {step} done", "error": error},
+                        error=error,
+                        duration_s=0.01,
+                    )
+                )
                 if error == "interrupted":
                     status = "interrupted"
                     break
                 if not last:
                     emit(Metric(name="train_loss", value=1.0 / step, step=step, x=step))
                 else:
-                    grade = Grade(passed=cfg.passed, metrics={"f1": 0.7 if cfg.passed else 0.4},
-                                  criteria="f1 >= 0.65",
-                                  checks=[{"name": "f1", "text": "f1 >= 0.65",
-                                           "value": 0.7 if cfg.passed else 0.4,
-                                           "threshold": 0.65, "met": cfg.passed}])
+                    grade = Grade(
+                        passed=cfg.passed,
+                        metrics={"f1": 0.7 if cfg.passed else 0.4},
+                        criteria="f1 >= 0.65",
+                        checks=[
+                            Check(
+                                name="f1",
+                                text="f1 >= 0.65",
+                                value=0.7 if cfg.passed else 0.4,
+                                threshold=0.65,
+                                met=cfg.passed,
+                            )
+                        ],
+                    )
                     emit(grade)
             else:
                 status = "completed" if grade is not None else "max_steps_reached"
@@ -349,40 +472,46 @@ class FakeRun:
             status = "error"
             emit(RunEnd(status="error", message=str(e)))
             raise
-        emit(RunEnd(status=status, totals={"steps": step}))  # type: ignore[arg-type]
+        emit(RunEnd(status=status, totals=Totals(steps=step)))  # type: ignore[arg-type]
         self._writer.close()
         passed = bool(grade and grade.passed)
-        code = 130 if status == "interrupted" else (0 if passed else 1)  # as engine.runner
-        self.result = FakeResult(status, code, grade)
+        self.result = FakeResult(status, exit_code(status, passed), grade)
+        self._done.set()
 
     def _tool(self, step: int, call_id: str) -> str | None:
         cfg = self.config
         for i in range(cfg.output_lines):
-            self.bus.emit(ToolOutputChunk(step=step, call_id=call_id, stream="stdout",
-                                          text=f"step {step} line {i}\n"))
+            self.bus.emit(
+                ToolOutputChunk(
+                    step=step, call_id=call_id, stream="stdout", text=f"step {step} line {i}\n"
+                )
+            )
         if cfg.hold_step == step:
             while not self._release.is_set():
                 if self._stop.is_set():
                     return "interrupted"
-                self.bus.emit(ToolOutputChunk(step=step, call_id=call_id, stream="stderr",
-                                              text="still training...\n"))
+                self.bus.emit(
+                    ToolOutputChunk(
+                        step=step, call_id=call_id, stream="stderr", text="still training...\n"
+                    )
+                )
                 self._release.wait(0.05)
         if cfg.flood_bytes and step == cfg.flood_step:
             line = ("x" * 99) + "\n"
             block = line * max(1, cfg.flood_chunk // 100)
             sent = 0
             while sent < cfg.flood_bytes and not self._stop.is_set():
-                self.bus.emit(ToolOutputChunk(step=step, call_id=call_id, stream="stdout",
-                                              text=block))
+                self.bus.emit(
+                    ToolOutputChunk(step=step, call_id=call_id, stream="stdout", text=block)
+                )
                 sent += len(block)
         if self._stop.is_set():
             return "interrupted"
         return None
 
 
-def start_fake_run(config: FakeRunConfig,
-                   sinks: list[Callable[[Event], None]] = ()) -> FakeRun:
-    """``engine.runner.start_run``'s signature, for a FakeRun."""
+def start_fake_run(config: FakeRunConfig, sinks: list[Callable[[Event], None]] = ()) -> FakeRun:
+    """``agentdeck.engine.run.start_run``'s signature, for a FakeRun."""
     return FakeRun(config, list(sinks)).start()
 
 
@@ -399,13 +528,28 @@ def wait_until(cond: Callable[[], bool], timeout: float = 10.0, interval: float 
 # -- checked-in fixtures --------------------------------------------------------------
 
 FIXTURE_SPECS: dict[str, SyntheticSpec] = {
-    "calib_run.jsonl": SyntheticSpec(steps=12, seed=1, run_id="calib-run", task="action-policy",
-                                     calibration=True, metrics_every=2, output_bytes=600),
+    "calib_run.jsonl": SyntheticSpec(
+        steps=12,
+        seed=1,
+        run_id="calib-run",
+        task="action-policy",
+        calibration=True,
+        metrics_every=2,
+        output_bytes=600,
+    ),
     "run_a.jsonl": SyntheticSpec(steps=10, seed=2, run_id="run-a", output_bytes=400),
-    "run_b.jsonl": SyntheticSpec(steps=10, seed=2, run_id="run-b", output_bytes=400,
-                                 diverge_at=4, passed=False, model="claude-haiku-4-5"),
-    "long_output.jsonl": SyntheticSpec(steps=3, seed=3, run_id="long-output",
-                                       output_bytes=6000, chunks=True, metrics_every=0),
+    "run_b.jsonl": SyntheticSpec(
+        steps=10,
+        seed=2,
+        run_id="run-b",
+        output_bytes=400,
+        diverge_at=4,
+        passed=False,
+        model="claude-haiku-4-5",
+    ),
+    "long_output.jsonl": SyntheticSpec(
+        steps=3, seed=3, run_id="long-output", output_bytes=6000, chunks=True, metrics_every=0
+    ),
 }
 
 

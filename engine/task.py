@@ -4,6 +4,10 @@ A ``Task`` declares its name, description and parameters (``-T key=value``).
 ``Task.setup`` builds one instance for one run: the data, the grading secrets
 (kept in the engine process), the prompt and the tools, and a reference policy
 the ``scripted`` agent plays.
+
+The interface belongs to the engine: task packages depend on it, the engine on
+no task. Tasks are found by name through the ``agentdeck.tasks`` entry-point
+group (``agentdeck.engine.registry``), so a third-party package can add one.
 """
 
 from __future__ import annotations
@@ -13,15 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.events import Event
-from engine.runlog import RunDir
-from engine.tools import ToolSpec
+from agentdeck.engine.errors import UserError
+from agentdeck.engine.events import Event
+from agentdeck.engine.log import RunDir
+from agentdeck.engine.tools import ToolSpec
 
 #: progress(what, done, total): e.g. ("fashion-mnist train-images", 1_000_000, 26_421_880).
 ProgressFn = Callable[[str, int, int | None], None]
 
 
-class TaskParamError(ValueError):
+class TaskParamError(UserError):
     """A bad ``-T key=value``; the message says which key and what is allowed."""
 
 
@@ -74,20 +79,40 @@ class TaskInstance:
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     reference_policy: list[ScriptedStep] = field(default_factory=list)
-    #: Resources one run needs (for batch schedulers).
-    resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1, "gpus": 0})
+    #: Resources one run needs (for batch schedulers); None: the task's.
+    resources: Resources | None = None
     #: Called once when the run ends, graded or not, with the bus's emit: reveal
     #: grading secrets (as artifacts) now that the agent can no longer use them.
     on_end: Callable[[Callable[[Event], Event]], Any] | None = None
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release what setup made (override if needed)."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one run of a task needs: the batch scheduler packs runs by these."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_mb: int = 2048
 
 
 class Task(ABC):
     name: str = ""
     description: str = ""
     params: tuple[Param, ...] = ()
+    #: What one run needs (before setup, so a batch can plan); an instance may refine it.
+    resources: Resources = Resources()
+    #: Phrases of this task's prompt that identify an imported log (seed markdown has
+    #: no task field) as a run of this task; all must appear.
+    prompt_marks: tuple[str, ...] = ()
+
+    @classmethod
+    def recognizes(cls, prompt: str) -> bool:
+        """Whether ``prompt`` is this task's (for naming imported logs)."""
+        p = prompt.lower()
+        return bool(cls.prompt_marks) and all(m.lower() in p for m in cls.prompt_marks)
 
     def parse_params(self, raw: dict[str, str]) -> dict[str, Any]:
         """Turn ``-T`` strings into typed values, defaults for the rest."""
@@ -104,9 +129,7 @@ class Task(ABC):
                 try:
                     out[p.name] = p.parse(raw[p.name])
                 except (ValueError, TypeError) as e:
-                    raise TaskParamError(
-                        f"-T {p.name}={raw[p.name]}: {e} ({p.help})"
-                    ) from e
+                    raise TaskParamError(f"-T {p.name}={raw[p.name]}: {e} ({p.help})") from e
             else:
                 out[p.name] = p.default
         return out

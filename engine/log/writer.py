@@ -1,0 +1,46 @@
+"""The JSONL log writer: one line per persistent event, flushed per event, so even
+``kill -9`` leaves every earlier event readable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agentdeck.engine.events import Event, encode_event_bytes
+
+
+class LogWriter:
+    """Appends one JSON line per persistent event and flushes each.
+
+    Use as a bus sink: ``bus.subscribe(writer)``. Live-only events are skipped.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._f = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+        self.closed = False
+
+    def __call__(self, event: Event) -> None:
+        self.write(event)
+
+    def write(self, event: Event) -> None:
+        if not event.PERSIST or self.closed:
+            return
+        self._f.write(encode_event_bytes(event) + b"\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._f.flush()
+            try:
+                os.fsync(self._f.fileno())
+            except OSError:
+                pass
+            self._f.close()
+
+    def __enter__(self) -> LogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
