@@ -26,7 +26,7 @@ from agentdeck.engine.tools import ToolSpec
 ProgressFn = Callable[[str, int, int | None], None]
 
 
-class TaskParamError(UserError):
+class TaskParamError(UserError, ValueError):
     """A bad ``-T key=value``; the message says which key and what is allowed."""
 
 

@@ -13,7 +13,8 @@ from agentdeck.engine.log import RunLog
 from agentdeck.tui import format as fmt
 from agentdeck.tui.compare import align
 from agentdeck.tui.keymap import KeymapError, load_keymap
-from agentdeck.tui.live import LineRing, LiveBuffer, StreamText, exit_code
+from agentdeck.engine.errors import exit_code
+from agentdeck.tui.live import LineRing, LiveBuffer, StreamText
 from agentdeck.tui.runs import filter_runs, find_runs, read_run_info
 from agentdeck.tui.runstate import Changed, Phase, RunState, context_window
 from agentdeck.tui.stepdata import input_text, read_step, step_search_text, summarize
@@ -82,6 +83,8 @@ def test_exit_codes() -> None:
     assert exit_code("interrupted", None) == 130  # as agentdeck.engine.run: stopped by the user
     assert exit_code("max_steps_reached", None) == 1
     assert exit_code("error", None) == 3
+    assert exit_code("limit_exceeded", None) == 1
+    assert exit_code(None, None) == 3  # no run_end: the run died
 
 
 # -- state folding ------------------------------------------------------------------------

@@ -15,8 +15,10 @@ import os
 import tomllib
 from pathlib import Path
 
+from agentdeck.engine.errors import UserError
 
-class KeymapError(ValueError):
+
+class KeymapError(UserError, ValueError):
     pass
 
 

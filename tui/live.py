@@ -132,17 +132,3 @@ class LineRing:
         else:
             self.partial += piece[: max(0, room)]
             self._partial_cut += len(piece) - max(0, room)
-
-
-EXIT_INTERRUPTED = 130
-
-
-def exit_code(status: str | None, passed: bool | None) -> int:
-    """The exit code for a finished run, as the headless run gives it (used only when
-    the run handle has no result): 0 passed, 1 failed or not submitted, 3 infrastructure
-    error, 130 interrupted."""
-    if status == "error":
-        return 3
-    if status == "interrupted":
-        return EXIT_INTERRUPTED
-    return 0 if passed else 1

@@ -13,8 +13,10 @@ is here but broken":
 
 from __future__ import annotations
 
+from agentdeck.engine.errors import UserError
 
-class DatasetUnavailable(Exception):
+
+class DatasetUnavailable(UserError):
     """The data is not on this machine and could not be fetched.
 
     ``str()`` is the whole message a CLI prints: what failed (URLs, errors) and
@@ -28,6 +30,7 @@ class DatasetUnavailable(Exception):
         if self.options:
             text += "\nOptions:\n" + "\n".join(f"  - {o}" for o in self.options)
         super().__init__(text)
+        self.args = (text,)
 
 
 class DownloadError(DatasetUnavailable):
@@ -41,7 +44,7 @@ class DownloadError(DatasetUnavailable):
         super().__init__(f"download of {url} failed: {error}")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """Data that is present but unusable, or a request that does not fit it."""
 
 

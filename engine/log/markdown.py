@@ -17,6 +17,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from agentdeck.engine.errors import UserError
 from agentdeck.engine.events import (
     USAGE_KEYS,
     Event,
@@ -40,7 +41,7 @@ CODE_TOOLS_KEY = "code"
 COMPUTED_COST = "computed from the usage with agentdeck's price table"
 
 
-class MarkdownError(ValueError):
+class MarkdownError(UserError, ValueError):
     """A markdown log that cannot be imported; names the line and what was expected."""
 
     def __init__(self, message: str, *, line: int | None = None, source: str | None = None):

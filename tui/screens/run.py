@@ -30,7 +30,8 @@ from agentdeck.engine.events import EventError, ModelDelta, RunEnd, ToolCall, To
 from agentdeck.engine.log import LogError, RunLog, StepRecord
 from agentdeck.tui import format as fmt
 from agentdeck.tui.gcutil import freeze_heap
-from agentdeck.tui.live import LiveBuffer, StreamText, exit_code
+from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError, exit_code
+from agentdeck.tui.live import LiveBuffer, StreamText
 from agentdeck.tui.runstate import Changed, Phase, RunState
 from agentdeck.tui.screens.dialogs import ConfirmScreen, FullTextScreen, JumpScreen
 from agentdeck.tui.stepdata import read_step, step_search_text
@@ -292,7 +293,7 @@ class RunScreen(Screen):
         error = getattr(self.handle, "error", None)
         if error is None or self.state.header is not None or self.exit_code is not None:
             return False
-        self.exit_code = 2 if isinstance(error, ValueError) else 3
+        self.exit_code = EXIT_USAGE if isinstance(error, UserError) else EXIT_INFRA
         self.app.exit(self.exit_code, message=f"agentdeck: {error}")
         return True
 
