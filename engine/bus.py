@@ -69,8 +69,8 @@ class EventBus:
                 except Exception as e:  # noqa: BLE001 - any consumer fault is isolated here
                     self._sinks.remove(sink)
                     failed.append((sink, e))
-            for sink, e in failed:
-                self.detached.append((sink_name(sink), e))
+            for sink, err in failed:
+                self.detached.append((sink_name(sink), err))
                 if event.TYPE == "run_end":
                     continue  # nothing follows run_end in a log; ``detached`` keeps the fault
                 self.emit(
@@ -78,7 +78,7 @@ class EventBus:
                         where="events",
                         code="sink_failed",
                         message=f"the event consumer {sink_name(sink)} failed and was detached "
-                        f"({type(e).__name__}: {e}); the run goes on and the log is "
+                        f"({type(err).__name__}: {err}); the run goes on and the log is "
                         "complete",
                     )
                 )

@@ -474,7 +474,7 @@ _AT = re.compile(r" - at `\$\.?([^`]*)`$")
 def decode_event(raw: bytes | str) -> Event:
     """Decode and validate one log line; ``EventError`` (without line information)."""
     try:
-        ev = _decoder.decode(raw)
+        ev: Event = _decoder.decode(raw)
     except msgspec.ValidationError as e:
         msg = str(e)
         if "unknown field `x_" in msg:
@@ -500,7 +500,7 @@ def event_from_dict(d: Any) -> Event:
     etype = d.get("type")
     etype = etype if isinstance(etype, str) else None
     try:
-        ev = msgspec.convert(d, AnyEvent, strict=True)
+        ev: Event = msgspec.convert(d, AnyEvent, strict=True)
     except msgspec.ValidationError as e:
         raise _translate(str(e), etype) from None
     for name, what in (("seq", "a non-negative integer"), ("t", "unix seconds (a number)")):
@@ -584,10 +584,10 @@ def _translate(msg: str, etype: str | None) -> EventError:
         if "missing required field `type`" in body:
             return EventError("missing", field="type")
         if body.startswith("Expected `object`"):
-            got = re.search(r"got `(\w+)`", body)
+            seen = re.search(r"got `(\w+)`", body)
             return EventError(
                 f"expected a JSON object, got "
-                f"{_JSON_NAMES.get(got.group(1), got.group(1)) if got else '?'}"
+                f"{_JSON_NAMES.get(seen.group(1), seen.group(1)) if seen else '?'}"
             )
     if top == "seq":
         return EventError(
@@ -624,16 +624,17 @@ def _translate(msg: str, etype: str | None) -> EventError:
             )
         if path:
             return EventError(f"{path}: unknown field {name!r}", field=top, type=etype)
-        cls = EVENT_TYPES[etype] if etype in EVENT_TYPES else None
+        cls = EVENT_TYPES.get(etype or "")
         expected = ", ".join(_FIELD_ORDER[cls]) if cls else ""
         return EventError(f"unknown field(s) {name!r}; expected {expected}", type=etype)
-    wrong = re.match(r"Expected `([^`]+)`(?:[^,]*)?, got `(\w+)`", body)
-    if wrong and top is not None:
-        got = _JSON_NAMES.get(wrong.group(2), wrong.group(2))
+    wrong_type = re.match(r"Expected `([^`]+)`(?:[^,]*)?, got `(\w+)`", body)
+    if wrong_type and top is not None:
+        got = _JSON_NAMES.get(wrong_type.group(2), wrong_type.group(2))
         if path == top:
             want = _expect(_field_type(etype, top))
         else:
-            want = f"{_JSON_NAMES.get(wrong.group(1).split(' ')[0], wrong.group(1))} at {path}"
+            first = wrong_type.group(1).split(" ")[0]
+            want = f"{_JSON_NAMES.get(first, wrong_type.group(1))} at {path}"
         return EventError(f"expected {want}, got {got}", field=top, type=etype)
     enum = re.match(r"Invalid enum value (.+)", body)
     if enum and top:

@@ -253,7 +253,7 @@ class StepLoop:
                 outcome = spec.handler(tool_input, ctx)
             except ToolInputError as e:
                 outcome = ToolOutcome(output={"error": str(e)}, error=str(e))
-            except Exception as e:  # a bug or infrastructure fault in a handler
+            except Exception as e:  # noqa: BLE001 - a bug or infrastructure fault in a handler
                 tb = traceback.format_exc(limit=6)
                 self.bus.emit(
                     ErrorEvent(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def detection_scores(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def _probs(probs: Any, y_true: Any | None = None) -> tuple[np.ndarray, np.ndarra
     return p, y
 
 
-def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _safe_div(num: ArrayLike, den: ArrayLike) -> np.ndarray:
     """num / den with 0 where den == 0 (scikit-learn's ``zero_division=0``)."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
@@ -257,13 +258,15 @@ def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / float(temperature)
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
 
 
 def log_softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / float(temperature)
     z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    out: np.ndarray = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return out
 
 
 def nll(probs: Any, y_true: Any, eps: float = 1e-15) -> float:

@@ -13,6 +13,7 @@ run that has written ``run_start`` closes its log with ``grade`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -25,8 +26,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from threadpoolctl import threadpool_limits
+
 from agentdeck.engine.agents.base import Agent, AgentError
 from agentdeck.engine.bus import EventBus, Sink
+from agentdeck.engine.cpus import allotment, thread_env
 from agentdeck.engine.errors import ConfigError, UserError, exit_code
 from agentdeck.engine.events import ErrorEvent, Grade, RunEnd, RunStart, RunStatus, WarningEvent
 from agentdeck.engine.log import LogWriter, RunDir, new_run_id
@@ -47,6 +51,11 @@ ENGINE_PARAMS: dict[str, tuple[str, str]] = {
     "memory_limit_mb": (
         "auto",
         "memory limit of the sandbox kernel in MiB (auto: 3/4 of RAM; 0: none)",
+    ),
+    "cpus": (
+        "task's",
+        "CPUs the run may use; the sandbox's BLAS/OpenMP/torch thread pools are sized to it "
+        "(default: what the task declares, at most the CPUs this machine gives the process)",
     ),
 }
 
@@ -93,6 +102,7 @@ def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
         "remind_steps_left": 2,
         "tool_time_limit": None,
         "memory_limit_mb": _default_memory_limit_mb(),
+        "cpus": None,
     }
     for key, text in raw.items():
         try:
@@ -106,6 +116,10 @@ def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
                     raise ValueError("must be > 0 seconds")
             elif key == "memory_limit_mb" and text not in ("auto", ""):
                 out[key] = int(text) or 0
+            elif key == "cpus":
+                out[key] = float(text)
+                if not out[key] > 0:
+                    raise ValueError("must be a positive number of CPUs")
         except ValueError as e:
             raise ConfigError(str(e), where=f"-T {key}={text}") from e
     return out
@@ -254,10 +268,8 @@ class Run:
         """Execute on a background thread."""
 
         def target() -> None:
-            try:
+            with contextlib.suppress(BaseException):  # kept in self.error for the UI to show
                 self.run()
-            except BaseException:  # noqa: BLE001 - kept in self.error for the UI to show
-                pass
 
         self._thread = threading.Thread(target=target, name="agentdeck-run", daemon=True)
         self._thread.start()
@@ -268,10 +280,8 @@ class Run:
         self._stop.set()
         sb = self._sandbox
         if sb is not None:
-            try:
+            with contextlib.suppress(Exception):  # the kernel may be gone already
                 sb.interrupt()
-            except Exception:  # noqa: BLE001 - the kernel may be gone already
-                pass
 
     @property
     def sandbox(self) -> Any:
@@ -336,6 +346,8 @@ class Run:
         run_dir, instance, agent = self.run_dir, self._instance, self._agent
         assert run_dir is not None and instance is not None and agent is not None
         run_id = run_dir.run_id
+        resources = instance.resources or prep.task.resources
+        cpus = allotment(prep.engine_params["cpus"], resources.cpus)
         writer = LogWriter(run_dir.events)
         bus = EventBus(self._sinks, critical=[writer])
         self.bus = bus
@@ -373,6 +385,7 @@ class Run:
                         "token_limit": cfg.token_limit,
                         "cost_limit_usd": cfg.cost_limit_usd,
                         "tool_time_limit_s": limits.tool_time_limit_s,
+                        "cpus": cpus,
                     },
                     started_at=datetime.now().isoformat(),
                 )
@@ -383,6 +396,7 @@ class Run:
                 run_dir,
                 memory_limit_mb=ep["memory_limit_mb"] or None,
                 startup_code=instance.sandbox_setup,
+                extra_env=thread_env(cpus),
             )
             self._sandbox = sandbox
             try:
@@ -405,10 +419,13 @@ class Run:
                     sandbox=sandbox,
                     stop=self._stop,
                 )
-                outcome = loop.run()
+                # the engine's own BLAS/OpenMP pools (grading, task code) keep to the
+                # allotment too, whatever the user's environment says
+                with threadpool_limits(limits=cpus):
+                    outcome = loop.run()
         except KeyboardInterrupt:
             outcome = LoopOutcome(status="interrupted", message="stopped by the user")
-        except BaseException as e:  # an engine bug: record it, end the log properly
+        except BaseException as e:  # noqa: BLE001 - an engine bug: record it, end the log properly
             outcome = LoopOutcome(status="error", message=f"internal error: {e!r}")
             _emit_quietly(
                 bus,
@@ -471,10 +488,8 @@ class Run:
             RunEnd(status=outcome.status, totals=outcome.totals, message=outcome.message),
         )
         writer.close()
-        try:
+        with contextlib.suppress(Exception):  # the run is over and logged
             instance.close()
-        except Exception:  # noqa: BLE001 - the run is over and logged
-            pass
         return grade
 
 
@@ -488,10 +503,8 @@ def _no_grade_reason(status: str) -> str:
 
 def _emit_quietly(bus: EventBus, event: Any) -> None:
     """Emit during teardown; a second failure must not hide the first."""
-    try:
+    with contextlib.suppress(Exception):  # the log writer itself failed: nothing more to do
         bus.emit(event)
-    except Exception:  # noqa: BLE001 - the log writer itself failed: nothing more to do
-        pass
 
 
 def _start_sampler(sandbox: Any, bus: EventBus) -> Any:

@@ -16,6 +16,7 @@ metrics, a failing GPU query turns the GPU metrics off.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -87,7 +88,7 @@ class _GpuReader:
         self._smi: str | None = None
         self.available = False
         try:
-            import pynvml  # type: ignore[import-not-found]
+            import pynvml
 
             pynvml.nvmlInit()
             count = pynvml.nvmlDeviceGetCount()
@@ -95,7 +96,7 @@ class _GpuReader:
             self._nvml = pynvml
             self.available = count > 0
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 - no usable NVML: fall back to nvidia-smi
             self._nvml = None
         smi = shutil.which("nvidia-smi")
         if smi is not None:
@@ -134,10 +135,8 @@ class _GpuReader:
 
     def close(self) -> None:
         if self._nvml is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._nvml.nvmlShutdown()
-            except Exception:
-                pass
 
 
 class SystemSampler:
@@ -236,7 +235,7 @@ class SystemSampler:
                 for i, (util, mem) in enumerate(self._gpus.read()):
                     self._metric(f"system/gpu{i}/util_percent", util, x)
                     self._metric(f"system/gpu{i}/mem_mb", mem, x)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the GPU query broke: stop sampling GPUs
                 self._gpus.close()
                 self._gpus = None
         self.samples += 1
@@ -248,7 +247,7 @@ class SystemSampler:
         while not self._stop.wait(self.interval_s):
             try:
                 self.sample_once()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failing sampler must not end the run
                 # A sink that fails must not kill the run; stop sampling instead.
                 return
             if self._tree is None and self._gpus is None and self._pid_fn is None:

@@ -79,7 +79,7 @@ def check_input(spec: ToolSpec, tool_input: Any) -> dict[str, Any]:
     missing = [k for k in schema.get("required", []) if k not in tool_input]
     if missing:
         raise ToolInputError(f"{spec.name}: missing required input {', '.join(map(repr, missing))}")
-    types = {
+    types: dict[str, type | tuple[type, ...]] = {
         "string": str,
         "integer": int,
         "number": (int, float),

@@ -62,6 +62,7 @@ files import it as ``from mock_anthropic import ...``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -631,10 +632,7 @@ class MockAnthropic:
                     rec.answer = "rejected"
                     return rec, Fault.bad_request("; ".join(rec.violations))
             turn: Turn | None
-            if self.script:
-                turn = self.script.pop(0)
-            else:
-                turn = self.policy
+            turn = self.script.pop(0) if self.script else self.policy
             if turn is None:
                 msg = "mock_anthropic: the script is used up and there is no policy"
                 rec.violations.append(msg)
@@ -724,7 +722,7 @@ class MockAnthropic:
                 )
                 raw = block.get("partial_json")
                 raw = raw if raw is not None else json.dumps(block["input"])
-                for piece in [""] + _chunks(raw, chunk_chars):
+                for piece in ["", *_chunks(raw, chunk_chars)]:
                     out.append(
                         _sse(
                             "content_block_delta",
@@ -869,10 +867,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._start_stream()
                 for ev in self.mock._events(message, reply.chunk_chars)[: fault.after_events]:
                     self._chunk(ev)
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         if fault.kind == "stream_error":
             if not rec.stream:

@@ -221,7 +221,7 @@ def _uniform(n: int = 60) -> np.ndarray:
 def test_every_submission_fault_is_a_clear_tool_error(
     instance: Any, arr: np.ndarray, pattern: str
 ) -> None:
-    inst, run_dir, tools = instance
+    _inst, run_dir, tools = instance
     out = _submit(tools, run_dir, arr)
     assert out.grade is None
     assert out.error is not None and out.output == {"error": out.error}
@@ -229,7 +229,7 @@ def test_every_submission_fault_is_a_clear_tool_error(
 
 
 def test_one_bad_row_is_named_with_its_sum(instance: Any) -> None:
-    inst, run_dir, tools = instance
+    _inst, run_dir, tools = instance
     arr = _uniform()
     arr[17] = [0.5, 0.5, 0.5, 0.0, 0.0]
     out = _submit(tools, run_dir, arr)
@@ -237,7 +237,7 @@ def test_one_bad_row_is_named_with_its_sum(instance: Any) -> None:
 
 
 def test_missing_and_outside_files_are_rejected(instance: Any, tmp_path: Path) -> None:
-    inst, run_dir, tools = instance
+    _inst, run_dir, tools = instance
     out = _submit(tools, run_dir, None, "missing.npy")
     assert "does not exist" in out.error and out.grade is None
     np.save(tmp_path / "outside.npy", _uniform())
@@ -248,7 +248,7 @@ def test_missing_and_outside_files_are_rejected(instance: Any, tmp_path: Path) -
 
 
 def test_rows_within_tolerance_are_accepted(instance: Any) -> None:
-    inst, run_dir, tools = instance
+    _inst, run_dir, tools = instance
     arr = _uniform().astype(np.float32)
     arr[:, 0] += 5e-4  # float32 rounding-size errors pass and are renormalised
     out = _submit(tools, run_dir, arr)
@@ -256,7 +256,7 @@ def test_rows_within_tolerance_are_accepted(instance: Any) -> None:
 
 
 def test_a_valid_submission_is_graded_and_reveals_the_labels(instance: Any) -> None:
-    inst, run_dir, tools = instance
+    _inst, run_dir, tools = instance
     assert not (run_dir.artifacts / "test_labels.npy").exists()  # secret until graded
     rng = np.random.default_rng(0)
     probs = m.softmax(rng.normal(size=(60, 5)) * 2)
@@ -359,7 +359,7 @@ def test_scripted_run_on_the_real_ag_news_test_split(tmp_path: Path, shared_data
 
 
 def test_labels_are_revealed_when_the_run_ends_unsubmitted(instance: Any) -> None:
-    inst, run_dir, tools = instance
+    inst, run_dir, _tools = instance
     emit = _Emit()
     inst.on_end(emit)
     inst.on_end(emit)  # once only

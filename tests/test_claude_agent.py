@@ -108,7 +108,8 @@ def next_request(
     req: ModelRequest, reply: AgentReply, results: list[dict[str, Any]]
 ) -> ModelRequest:
     """What the step loop sends next: the assistant message, then the tool results."""
-    messages = req.messages + [
+    messages = [
+        *req.messages,
         {"role": "assistant", "content": reply.content},
         {"role": "user", "content": results},
     ]

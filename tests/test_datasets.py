@@ -295,7 +295,7 @@ def test_cut_transfer_is_retried_and_resumed(server: Server, tmp_path: Path) -> 
     server.state.files["f.bin"] = data
     server.state.modes["f.bin"] = "cut_once"
     D.download(server.url("f.bin"), tmp_path / "f.bin", md5=md5(data))
-    (first, r1), (second, r2) = server.state.requests
+    (_first, r1), (_second, r2) = server.state.requests
     assert r1 is None and r2 == f"bytes={len(data) // 3}-"
     assert (tmp_path / "f.bin").read_bytes() == data
 

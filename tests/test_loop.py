@@ -113,7 +113,7 @@ def run_loop(tmp_path, agent, *, max_steps=5, stop=None, **limits):
 
 def test_submit_completes_and_grade_follows_the_result(tmp_path):
     agent = FakeAgent([[text("hi"), use("echo", x="a")], [use("submit", ok="yes")]])
-    outcome, events, loop = run_loop(tmp_path, agent)
+    outcome, events, _loop = run_loop(tmp_path, agent)
     assert outcome.status == "completed" and outcome.grade.passed
     types = [e.TYPE for e in events]
     assert types == [
@@ -134,7 +134,7 @@ def test_submit_completes_and_grade_follows_the_result(tmp_path):
 
 def test_conversation_shape(tmp_path):
     agent = FakeAgent([[use("echo", x="a"), use("echo", x="b")], [use("submit", ok="yes")]])
-    _, _, loop = run_loop(tmp_path, agent)
+    _, _, _loop = run_loop(tmp_path, agent)
     msgs = agent.requests[1]
     assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
     ids = [b["id"] for b in msgs[1]["content"]]

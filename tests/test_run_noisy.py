@@ -345,7 +345,7 @@ def test_ctrl_c_interrupts_a_running_tool(tmp_path):
         kernel_pids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
         t0 = time.time()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert time.time() - t0 < 20
     finally:
         if proc.poll() is None:

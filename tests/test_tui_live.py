@@ -76,7 +76,7 @@ async def test_quit_during_a_live_run_asks_then_interrupts(tmp_path: Path) -> No
 
 async def test_a_flood_of_output_stays_bounded(tmp_path: Path) -> None:
     cfg = FakeRunConfig(log_dir=tmp_path, steps=2, flood_bytes=3_000_000, flood_step=1)
-    app, handle = make_live_app(cfg, start=start_fake_run)
+    app, _handle = make_live_app(cfg, start=start_fake_run)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
         run = run_screen(app)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from agentdeck.engine.errors import exit_code
 from agentdeck.engine.events import ModelDelta, StepStart, ToolOutputChunk
 from agentdeck.engine.log import RunLog
 from agentdeck.tui import format as fmt
 from agentdeck.tui.compare import align
 from agentdeck.tui.keymap import KeymapError, load_keymap
-from agentdeck.engine.errors import exit_code
 from agentdeck.tui.live import LineRing, LiveBuffer, StreamText
 from agentdeck.tui.runs import filter_runs, find_runs, read_run_info
 from agentdeck.tui.runstate import Changed, Phase, RunState, context_window

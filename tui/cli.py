@@ -23,6 +23,8 @@ from rich.table import Table
 from agentdeck.engine.log import LogError, RunLog
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
     from agentdeck.engine.run import Prepared
 
 app = typer.Typer(
@@ -41,7 +43,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("agentdeck")
-    except Exception:
+    except Exception:  # noqa: BLE001 - not installed as a distribution
         return "0+unknown"
 
 
@@ -76,8 +78,6 @@ def open_log(path: Path, *, follow: bool = False) -> RunLog:
     try:
         return RunLog.open(path, follow=follow)
     except LogError as e:
-        fail(str(e))
-    except Exception as e:  # markdown import errors and the like
         fail(str(e))
 
 
@@ -216,8 +216,8 @@ class _progress_printer:
     """A rich progress bar on stderr for downloads during task setup."""
 
     def __init__(self) -> None:
-        self._progress = None
-        self._tasks: dict[str, int] = {}
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
 
     def __call__(self, what: str, done: int, total: int | None) -> None:
         from rich.progress import (
@@ -431,7 +431,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except Exception as e:  # a bug in agentdeck, not bad input: keep the traceback, briefly
+    except Exception as e:  # noqa: BLE001 - a bug in agentdeck, not bad input: keep the traceback
         import tempfile
         import traceback
 

@@ -292,7 +292,7 @@ def print_step(
             lines = text.splitlines()
             if len(lines) > max_output_lines:
                 keep = max_output_lines // 2
-                lines = lines[:keep] + [f"... {len(lines) - 2 * keep} lines ..."] + lines[-keep:]
+                lines = [*lines[:keep], f"... {len(lines) - 2 * keep} lines ...", *lines[-keep:]]
             style = "red" if res.error else "green"
             dur = f" {fmt.duration(res.duration_s)}" if res.duration_s else ""
             console.print(
@@ -361,6 +361,6 @@ def _tail_events(log: RunLog) -> list[Event]:
     for i in range(end, len(log)):
         try:
             out.append(log.event_at(i))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a damaged line is skipped in this summary
             continue
     return out

@@ -33,6 +33,7 @@ assistant message as the API returned it, with usage and cost.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import random
@@ -106,10 +107,8 @@ class _Call:
         self.cancelled.set()
         stream = self.stream
         if stream is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dying stream may fail any way
                 stream.close()
-            except Exception:  # noqa: BLE001 - closing a dying stream may fail any way
-                pass
 
 
 @dataclass
@@ -158,7 +157,8 @@ def _api_detail(err: anthropic.APIStatusError) -> tuple[str | None, str]:
     etype = getattr(err, "type", None)
     msg = getattr(err, "api_message", None)
     if isinstance(body, dict):
-        e = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner = body.get("error")
+        e: dict[str, Any] = inner if isinstance(inner, dict) else body
         etype = etype or e.get("type")
         msg = msg or e.get("message")
     return (etype if isinstance(etype, str) else None), (msg if isinstance(msg, str) else str(err))
@@ -214,7 +214,7 @@ class ClaudeAgent:
             )
         if max_retries < 0:
             raise AgentError(f"max_retries must be >= 0, got {max_retries}", code="bad_config")
-        self.model = model
+        self.model: str | None = model
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.stream = stream
@@ -328,7 +328,7 @@ class ClaudeAgent:
         if retry_after is not None:
             return min(retry_after, self.retry_after_max_s)
         cap = min(self.backoff_max_s, self.backoff_base_s * 2 ** (retry - 1))
-        return cap * (0.5 + 0.5 * self._rng.random())
+        return float(cap * (0.5 + 0.5 * self._rng.random()))
 
     def _call(self, params: dict[str, Any], ctx: AgentContext) -> _Result:
         """One attempt in a worker thread, so that ``ctx.stop`` is seen while it runs."""
@@ -353,7 +353,8 @@ class ClaudeAgent:
                 self._check_stop(ctx)
         if "error" in box:
             raise self._classify(box["error"])
-        return box["result"]
+        result: _Result = box["result"]
+        return result
 
     def _attempt(self, params: dict[str, Any], call: _Call) -> _Result:
         t0 = time.monotonic()
@@ -374,7 +375,7 @@ class ClaudeAgent:
                         finished = True
             except anthropic.APIStatusError:
                 raise
-            except (*_TRANSPORT_ERRORS, ValueError) as e:
+            except (*_TRANSPORT_ERRORS, ValueError) as e:  # type: ignore[misc]  # a tuple at run time
                 raise _StreamBroken(f"{type(e).__name__}: {e}") from e
             if not finished:
                 if call.cancelled.is_set():

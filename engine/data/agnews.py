@@ -105,7 +105,7 @@ def load_ag_news(
     else:
         root = resolve_data_dir(data_dir)
         options = _options(root)
-        path = next(
+        found: Path | None = next(
             (
                 d / f"{split}.csv"
                 for d in fetch.search_dirs(ag, root)
@@ -113,13 +113,15 @@ def load_ag_news(
             ),
             None,
         )
-        if path is None:
+        if found is None:
             if not download:
                 raise fetch.offline_unavailable(ag, [f"{split}.csv"], root, options)
             path = fetch.fetch_file(
                 ag, ag.file(f"{split}.csv"), root, progress=progress, options=options
             )
             notes.append(f"{path.name} downloaded and md5-verified into {path.parent}")
+        else:
+            path = found
     labels, titles, descriptions, parse_notes = read_ag_news_csv(path)
     notes += parse_notes
     if path.name in (f.name for f in ag.files):

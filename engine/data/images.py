@@ -206,9 +206,12 @@ def _find_official_split(
     # so files there count only when they are the official, md5-verified ones.
     images = root / f"{prefix}-images-idx3-ubyte.gz"
     labels = root / f"{prefix}-labels-idx1-ubyte.gz"
-    if images.is_file() and labels.is_file():
-        if all(file_digests(p)["md5"] == source.file(p.name).md5 for p in (images, labels)):
-            return images, labels
+    if (
+        images.is_file()
+        and labels.is_file()
+        and all(file_digests(p)["md5"] == source.file(p.name).md5 for p in (images, labels))
+    ):
+        return images, labels
     return None
 
 

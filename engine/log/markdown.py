@@ -244,7 +244,7 @@ def import_markdown(text: str, *, source: str = "<markdown>") -> list[Event]:
         if m:
             header[m.group(1).strip()] = m.group(2).strip()
         L.next()
-    if L.peek().strip() != "## Initial Prompt":
+    if (L.peek() or "").strip() != "## Initial Prompt":
         raise L.error(f"expected '## Initial Prompt', found {L.peek()!r}")
     L.next()
     _, prompt = L.fenced("the initial prompt")
@@ -291,7 +291,7 @@ def import_markdown(text: str, *, source: str = "<markdown>") -> list[Event]:
     )
     totals = Totals(cost_usd=None)
     L.skip_blank()
-    if L.peek() is not None and L.peek().strip() == "## Execution Steps":
+    if (L.peek() or "").strip() == "## Execution Steps":
         L.next()
     final_result: Any = None
     submitted = False
@@ -436,7 +436,7 @@ def _read_step(L: _Lines, step: int, add: Any, totals: Totals, price_model: str 
             L.skip_blank()
             if (L.peek() or "").strip() == "**Output:**":
                 L.next()
-                olang, obody = L.fenced(f"step {step} tool call output")
+                _olang, obody = L.fenced(f"step {step} tool call output")
                 try:
                     output = json.loads(obody)
                 except ValueError:

@@ -336,14 +336,14 @@ class RunLog:
         while start < len(chunk):
             nl = chunk.index(b"\n", start)
             line = chunk[start : nl + 1]
-            m = _PREFIX.match(line)
-            if m:
+            lm = _PREFIX.match(line)
+            if lm:
                 self._add_line(
                     base + start,
                     len(line),
-                    m.group(2).decode(),
-                    _bounded(m.group(1)),
-                    _bounded(m.group(3)),
+                    lm.group(2).decode(),
+                    _bounded(lm.group(1)),
+                    _bounded(lm.group(3)),
                 )
             elif line.strip():
                 self._add_foreign_line(line, base + start)
@@ -372,13 +372,12 @@ class RunLog:
         idx = len(self._off)
         lineno = idx + 1
         code = TYPE_CODES.get(etype, _UNKNOWN)
-        if idx == 0 or self.header is None:
-            if etype != "run_start":
-                raise LogError(
-                    f"not an agentdeck log: the first event is {etype!r}, expected 'run_start'",
-                    path=self.name,
-                    line=lineno,
-                )
+        if (idx == 0 or self.header is None) and etype != "run_start":
+            raise LogError(
+                f"not an agentdeck log: the first event is {etype!r}, expected 'run_start'",
+                path=self.name,
+                line=lineno,
+            )
         if seq is not None and seq >= 0:
             if self._last_seq >= 0 and seq != self._last_seq + 1:
                 self.warnings.append(

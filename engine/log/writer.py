@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -33,10 +34,8 @@ class LogWriter:
         if not self.closed:
             self.closed = True
             self._f.flush()
-            try:
+            with contextlib.suppress(OSError):
                 os.fsync(self._f.fileno())
-            except OSError:
-                pass
             self._f.close()
 
     def __enter__(self) -> LogWriter:

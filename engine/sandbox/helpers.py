@@ -109,7 +109,7 @@ def _in_kernel() -> bool:
         return False
     try:
         shell = ipython_mod.get_ipython()
-    except Exception:
+    except Exception:  # noqa: BLE001 - any IPython oddity means: not in a kernel
         return False
     return shell is not None and getattr(shell, "kernel", None) is not None
 
@@ -129,7 +129,7 @@ def log_metric(
     if _in_kernel():
         from IPython.display import publish_display_data
 
-        publish_display_data({METRIC_MIME: payload})
+        publish_display_data({METRIC_MIME: payload})  # type: ignore[no-untyped-call]
     elif _fallback_sink is not None:
         _fallback_sink(payload)
 

@@ -185,7 +185,7 @@ atexit.register(_kill_live_groups)
 
 def _gone(p: psutil.Process) -> bool:
     try:
-        return p.status() == psutil.STATUS_ZOMBIE  # dead, waiting for whoever reaps it
+        return bool(p.status() == psutil.STATUS_ZOMBIE)  # dead, waiting for whoever reaps it
     except psutil.Error:
         return True
 
@@ -460,7 +460,7 @@ class Sandbox:
         session = Session(key=key, signature_scheme=info["signature_scheme"], username="agentdeck")
 
         def connect(kind: int, port: int) -> zmq.Socket[Any]:
-            sock = ctx.socket(kind)
+            sock: zmq.Socket[Any] = ctx.socket(kind)
             sock.linger = 0
             sock.connect(f"ipc://{info['ip']}-{port}")
             return sock
@@ -697,7 +697,7 @@ class Sandbox:
                 wait = 0.1
                 if reason is None and deadline is not None:
                     wait = min(wait, max(0.0, deadline - now))
-                events = dict(kernel.poller.poll(wait * 1000))
+                events = dict(kernel.poller.poll(int(wait * 1000)))
                 if kernel.iopub in events:
                     while (msg := kernel.recv(kernel.iopub)) is not None:
                         if self._on_iopub(msg, msg_id, res, out, on_metric):
@@ -763,7 +763,7 @@ class Sandbox:
         content = msg["content"]
         mine = parent == msg_id
         if mtype == "status":
-            return mine and content.get("execution_state") == "idle"
+            return bool(mine and content.get("execution_state") == "idle")
         # output from threads may carry no parent; output of older calls is dropped
         if not mine and parent:
             return False

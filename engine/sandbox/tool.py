@@ -192,7 +192,7 @@ def python_expression_tool(
         def on_metric(raw: dict[str, Any]) -> None:
             try:
                 p = metric_payload(
-                    raw.get("name"),
+                    raw.get("name"),  # type: ignore[arg-type]  # checked by metric_payload
                     raw.get("value"),
                     raw.get("step"),
                     raw.get("x"),

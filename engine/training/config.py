@@ -164,4 +164,5 @@ class CrossFitResult:
 
     @property
     def oof_pred(self) -> np.ndarray:
-        return self.oof_probs.argmax(axis=1)
+        pred: np.ndarray = self.oof_probs.argmax(axis=1)
+        return pred

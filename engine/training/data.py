@@ -25,7 +25,7 @@ def as_features(X: Any, what: str = "X") -> torch.Tensor:
     else:
         try:
             arr = np.asarray(X)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - anything np.asarray rejects is the caller's data
             raise DataError(f"{what} could not be read as an array: {exc}") from None
         if arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
@@ -47,10 +47,7 @@ def as_features(X: Any, what: str = "X") -> torch.Tensor:
 
 def as_labels(y: Any, n: int, what: str = "y") -> torch.Tensor:
     """``y`` as an int64 tensor of shape [n] with non-negative class indices."""
-    if isinstance(y, torch.Tensor):
-        arr = y.detach().cpu().numpy()
-    else:
-        arr = np.asarray(y)
+    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     if arr.ndim != 1:
         raise DataError(f"{what} must be 1-D (one class index per sample), got shape {arr.shape}")
     if arr.shape[0] != n:

@@ -50,7 +50,8 @@ def _has_conv(model: nn.Module) -> bool:
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # No weight decay on biases and norm parameters (the usual AdamW practice).
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.dim() <= 1 else decay).append(p)
@@ -134,7 +135,7 @@ def _data_fits_device(nbytes: int, device: torch.device) -> bool:
         return True
     try:
         free, _total = torch.cuda.mem_get_info(device)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no memory query on this device: assume it fits
         return True
     return nbytes < 0.4 * free
 
@@ -194,7 +195,7 @@ def fit(
         Xv, yv = Xt[ho_t], yt[ho_t.to(yt.device)]
         Xt, yt = Xt[tr_t], yt[tr_t.to(yt.device)]
     else:
-        Xv = yv = None
+        Xv = yv = None  # type: ignore[assignment]  # no validation split
 
     n = Xt.shape[0]
     if n < 2:
@@ -206,7 +207,7 @@ def fit(
     set_seed(cfg.seed)
     model = model_fn().to(dev)
     if cfg.channels_last and _has_conv(model):
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     bs = min(cfg.batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
     opt = _make_optimizer(model, cfg)
@@ -252,14 +253,14 @@ def fit(
             loss = losses.mean()
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
-                scaler.scale(loss).backward()
+                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
                 if cfg.grad_clip is not None:
                     scaler.unscale_(opt)
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 scaler.step(opt)
                 scaler.update()
             else:
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()

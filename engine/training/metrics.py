@@ -25,7 +25,7 @@ def in_ipython_kernel() -> bool:
         return False
     try:
         shell = ipython_mod.get_ipython()
-    except Exception:
+    except Exception:  # noqa: BLE001 - any IPython oddity means: not in a kernel
         return False
     return shell is not None and getattr(shell, "kernel", None) is not None
 
@@ -62,7 +62,7 @@ class SandboxMetricFn:
                         raise
                     self._with_source = False
             self._log(name, value, x=x)
-        except Exception as exc:  # a metric sink must never stop training
+        except Exception as exc:  # noqa: BLE001 - a metric sink must never stop training
             self._dead = True
             warnings.warn(
                 f"trainer metrics are not reaching the sandbox ({exc}); training goes on",
@@ -81,7 +81,7 @@ def default_metric_fn() -> MetricFn:
         return _noop
     try:
         import agentdeck.engine.sandbox.helpers  # noqa: F401
-    except Exception:
+    except ImportError:
         return _noop
     return SandboxMetricFn()
 

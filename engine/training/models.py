@@ -73,7 +73,8 @@ class SmallCNN(nn.Module):
             x = x.view(-1, self.in_channels, h, w)
         elif x.dim() == 3:
             x = x.unsqueeze(1)
-        return self.head(self.features(x))
+        out: torch.Tensor = self.head(self.features(x))
+        return out
 
 
 class MLP(nn.Module):
@@ -106,7 +107,8 @@ class MLP(nn.Module):
         self.in_dim = in_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out: torch.Tensor = self.net(x)
+        return out
 
 
 def square_image_shape(dim: int) -> tuple[int, int] | None:

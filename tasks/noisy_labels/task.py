@@ -250,6 +250,9 @@ class NoisyLabelsTask(Task):
                 f"{k} = np.load({f'{DATA_SUBDIR}/{k}.npy'!r})" if v is not None else f"{k} = None"
                 for k, v in arrays.items()
             )
+            if ctx.sandbox is None:
+                msg = "could not load the dataset: this run has no Python sandbox"
+                return ToolOutcome(output={"error": msg}, error=msg)
             res = ctx.sandbox.execute(code, timeout=ctx.time_limit_s)
             if res.error:
                 msg = f"could not load the dataset into the sandbox: {res.error}"

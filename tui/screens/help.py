@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -17,7 +19,7 @@ EXTRA_KEYS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def _key_label(app, key: str) -> str:  # type: ignore[no-untyped-def]
+def _key_label(app: App[Any], key: str) -> str:
     return app.get_key_display(Binding(key, ""))
 
 

@@ -26,11 +26,11 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError, exit_code
 from agentdeck.engine.events import EventError, ModelDelta, RunEnd, ToolCall, ToolOutputChunk
 from agentdeck.engine.log import LogError, RunLog, StepRecord
 from agentdeck.tui import format as fmt
 from agentdeck.tui.gcutil import freeze_heap
-from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError, exit_code
 from agentdeck.tui.live import LiveBuffer, StreamText
 from agentdeck.tui.runstate import Changed, Phase, RunState
 from agentdeck.tui.screens.dialogs import ConfirmScreen, FullTextScreen, JumpScreen

@@ -160,8 +160,10 @@ class RunsScreen(Screen):
     def _cells(self, r: RunInfo) -> list[Text | str]:
         narrow = len(self.columns) < len(COLUMNS)
         pal = palette(self.app)
-        grade_style = {True: f"bold {pal['success']}", False: f"bold {pal['error']}"}.get(
-            r.passed, "dim"
+        grade_style = (
+            "dim"
+            if r.passed is None
+            else (f"bold {pal['success']}" if r.passed else f"bold {pal['error']}")
         )
         cells: dict[str, Text | str] = {
             "mark": Text("●", style=f"bold {pal['warning']}")

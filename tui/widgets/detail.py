@@ -7,6 +7,7 @@ from rich.markdown import Markdown
 from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -150,7 +151,7 @@ class StepDetail(VerticalScroll):
         Binding("G", "scroll_end", "Bottom", show=False, id="detail.bottom"),
     ]
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(Text("No step selected.", style="dim"), id="detail-body")
 
     def show(self, renderable: RenderableType, *, keep_scroll: bool = False) -> None:

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -110,19 +111,19 @@ def render_metrics(
             )
             for j, (name, m) in enumerate(members)
         ]
-        parts.append(
-            Lines(
-                lambda w, series=series: line_chart(series, w, chart_height, playhead=playhead_step)
-            )
-        )
+        parts.append(Lines(_chart(series, chart_height, playhead_step)))
     cal = render_calibration(state.grade, palette)
     if cal is not None:
         parts.append(cal)
     return Group(*parts)
 
 
+def _chart(series: list[Series], height: int, playhead: int | None) -> Callable[[int], list[Text]]:
+    return lambda width: line_chart(series, width, height, playhead=playhead)
+
+
 class MetricsPane(VerticalScroll):
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(id="metrics-body")
 
     def show(self, renderable: RenderableType) -> None:

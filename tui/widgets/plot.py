@@ -6,7 +6,7 @@ same for 100 points as for 100,000.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -74,7 +74,7 @@ def line_chart(
 
     for who, s in enumerate(series):
         # bucket points per pixel column: (min, max, first, last, any-before-playhead)
-        cols: dict[int, list[float]] = {}
+        cols: dict[int, list[int]] = {}  # [min, max, first, last, any before playhead]
         for i in range(len(s.xs)):
             x, y = s.xs[i], s.ys[i]
             if not (math.isfinite(x) and math.isfinite(y)):
@@ -86,13 +86,14 @@ def line_chart(
             )
             c = cols.get(px)
             if c is None:
-                cols[px] = [py, py, py, py, future]
+                cols[px] = [py, py, py, py, int(future)]
             else:
                 c[0], c[1], c[3] = min(c[0], py), max(c[1], py), py
-                c[4] = c[4] and future
+                c[4] = int(bool(c[4]) and future)
         prev: tuple[int, int] | None = None
         for px in sorted(cols):
-            lo, hi, first, last, future = cols[px]
+            lo, hi, first, last, before = cols[px]
+            future = bool(before)
             if prev is not None:
                 ppx, ppy = prev
                 # connect to the previous column with a straight segment
@@ -182,7 +183,7 @@ def bar_chart(
 class Lines:
     """A renderable that draws lines from a function of the available width."""
 
-    def __init__(self, draw, height: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, draw: Callable[[int], list[Text]], height: int | None = None) -> None:
         self.draw = draw
         self.height = height
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.message import Message
@@ -68,7 +69,7 @@ class Scrubber(Widget):
         return f" {self.index + 1 if self.count else 0}/{self.count} {self.label}"
 
     def render(self) -> Text:
-        left, w = self._bar_geometry()
+        _left, w = self._bar_geometry()
         text = Text(self._prefix(), style=self._style("scrubber--label"))
         head = 0 if self.count <= 1 else round(self.index / (self.count - 1) * (w - 1))
         text.append("━" * head, self._style("scrubber--done"))
@@ -77,7 +78,7 @@ class Scrubber(Widget):
         text.append(self._suffix(), self._style("scrubber--label"))
         return text
 
-    def _style(self, name: str):  # type: ignore[no-untyped-def]
+    def _style(self, name: str) -> Style:
         return self.get_component_rich_style(name, partial=True)
 
     def on_click(self, event: events.Click) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -60,7 +61,7 @@ class StatusBar(Widget):
             return Text("")
         return self.compose_text(self._state, self._info, self.size.width or 80)
 
-    def _s(self, name: str):  # type: ignore[no-untyped-def]
+    def _s(self, name: str) -> Style:
         return self.get_component_rich_style(f"status--{name}", partial=True)
 
     def compose_text(self, state: RunState, info: StatusInfo, width: int) -> Text:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -109,7 +110,7 @@ def _gauge(frac: float, width: int, color: str) -> Text:
 
 
 class TokensPane(VerticalScroll):
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(id="tokens-body")
 
     def show(self, renderable: RenderableType) -> None:
