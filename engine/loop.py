@@ -76,6 +76,7 @@ class StepLoop:
         limits: Limits,
         sandbox: Any = None,
         stop: threading.Event | None = None,
+        reveal: dict[str, Any] | None = None,
     ) -> None:
         self.agent = agent
         self.bus = bus
@@ -88,6 +89,8 @@ class StepLoop:
         self.limits = limits
         self.sandbox = sandbox
         self.stop = stop or threading.Event()
+        #: Values hidden until grading (explicit seeds, data paths): added to the grade.
+        self.reveal = dict(reveal or {})
         self.messages: list[dict[str, Any]] = [
             {"role": "user", "content": [{"type": "text", "text": prompt}]}
         ]
@@ -280,6 +283,8 @@ class StepLoop:
         if outcome.grade is not None:
             if outcome.grade.step is None:
                 outcome.grade.step = step
+            if self.reveal:
+                outcome.grade.details.setdefault("revealed", {}).update(self.reveal)
             self.bus.emit(outcome.grade)
         return outcome
 

@@ -34,8 +34,27 @@ from agentdeck.engine.cpus import allotment, thread_env
 from agentdeck.engine.errors import ConfigError, UserError, exit_code
 from agentdeck.engine.events import ErrorEvent, Grade, RunEnd, RunStart, RunStatus, WarningEvent
 from agentdeck.engine.log import LogWriter, RunDir, new_run_id
+from agentdeck.engine.log.seal import Sealer
 from agentdeck.engine.loop import Limits, LoopOutcome, StepLoop
-from agentdeck.engine.task import ProgressFn, Task, TaskInstance, TaskParamError
+from agentdeck.engine.sandbox.isolation import (
+    Backend,
+    Isolation,
+    LocalBackend,
+    SandboxUnavailable,
+)
+from agentdeck.engine.sandbox.isolation import choose as choose_backend
+from agentdeck.engine.task import (
+    ProgressFn,
+    Task,
+    TaskInstance,
+    TaskParamError,
+)
+from agentdeck.engine.task import (
+    parse_bool as _parse_bool,
+)
+
+#: What run_start says for a parameter the agent must not learn before grading.
+HIDDEN = "hidden until grading"
 
 #: -T parameters every task accepts (handled by the engine, not the task).
 ENGINE_PARAMS: dict[str, tuple[str, str]] = {
@@ -52,6 +71,12 @@ ENGINE_PARAMS: dict[str, tuple[str, str]] = {
         "auto",
         "memory limit of the sandbox kernel in MiB (auto: 3/4 of RAM; 0: none)",
     ),
+    "network": (
+        "false",
+        "let the sandbox reach the network (default: loopback only, under bwrap)",
+    ),
+    "pids_limit": ("512", "processes the sandbox may run at once (0: no limit)"),
+    "work_limit_mb": ("4096", "MiB the working directory may hold (0: no limit)"),
     "cpus": (
         "task's",
         "CPUs the run may use; the sandbox's BLAS/OpenMP/torch thread pools are sized to it "
@@ -74,6 +99,8 @@ class RunConfig:
     cost_limit_usd: float | None = None
     log_dir: Path = Path("logs")
     run_id: str | None = None
+    #: "auto" (bwrap where it works, else local with a warning), "bwrap" or "local".
+    sandbox: str = "auto"
 
 
 @dataclass
@@ -95,6 +122,9 @@ class Prepared:
     params: dict[str, Any]
     engine_params: dict[str, Any]
     agent_factory: Callable[[TaskInstance], Agent]
+    backend: Backend = field(default_factory=LocalBackend)
+    #: Said in every run's log and status bar when the sandbox is not isolated.
+    isolation_warning: str | None = None
 
 
 def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
@@ -103,6 +133,9 @@ def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
         "tool_time_limit": None,
         "memory_limit_mb": _default_memory_limit_mb(),
         "cpus": None,
+        "network": False,
+        "pids_limit": 512,
+        "work_limit_mb": 4096,
     }
     for key, text in raw.items():
         try:
@@ -116,6 +149,12 @@ def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
                     raise ValueError("must be > 0 seconds")
             elif key == "memory_limit_mb" and text not in ("auto", ""):
                 out[key] = int(text) or 0
+            elif key == "network":
+                out[key] = _parse_bool(text)
+            elif key in ("pids_limit", "work_limit_mb"):
+                out[key] = int(text)
+                if out[key] < 0:
+                    raise ValueError("must be >= 0 (0: no limit)")
             elif key == "cpus":
                 out[key] = float(text)
                 if not out[key] > 0:
@@ -172,7 +211,11 @@ def prepare(config: RunConfig, task: Task | None = None) -> Prepared:
         factory = make_agent_factory(config.agent, model=config.model, **config.agent_options)
     except AgentError as e:
         raise ConfigError(str(e)) from e
-    return Prepared(config, task, params, engine_params, factory)
+    try:
+        backend, warning = choose_backend(config.sandbox)
+    except (SandboxUnavailable, ValueError) as e:
+        raise ConfigError(str(e), where="--sandbox") from e
+    return Prepared(config, task, params, engine_params, factory, backend, warning)
 
 
 def host_info() -> dict[str, Any]:
@@ -244,6 +287,7 @@ class Run:
         self._thread: threading.Thread | None = None
         self._sandbox: Any = None
         self._instance: TaskInstance | None = None
+        self._revealed: dict[str, Any] = {}
         self._agent: Agent | None = None
         self.run_dir: RunDir | None = None
         self.bus: EventBus | None = None
@@ -348,7 +392,8 @@ class Run:
         run_id = run_dir.run_id
         resources = instance.resources or prep.task.resources
         cpus = allotment(prep.engine_params["cpus"], resources.cpus)
-        writer = LogWriter(run_dir.events)
+        sealer = Sealer.for_user()
+        writer = LogWriter(run_dir.events, sealer=sealer)
         bus = EventBus(self._sinks, critical=[writer])
         self.bus = bus
         ep = prep.engine_params
@@ -363,13 +408,36 @@ class Run:
         outcome: LoopOutcome | None = None
         sandbox: Any = None
         sampler: Any = None
+        # explicit seeds and data paths: "hidden until grading" in run_start, in the grade
+        hidden = prep.task.secret_params(prep.params)
+        shown = {k: (HIDDEN if k in hidden else v) for k, v in instance.params.items()}
+        self._revealed = {k: _jsonable(prep.params.get(k)) for k in sorted(hidden)}
         try:
+            from agentdeck.engine.sandbox import Sandbox, SandboxError
+
+            isolation = Isolation(
+                memory_mb=ep["memory_limit_mb"] or None,
+                pids=ep["pids_limit"],
+                work_mb=ep["work_limit_mb"],
+                network=bool(ep["network"] or instance.network),
+                hidden=tuple(instance.hidden_paths),
+                private=(cfg.log_dir.resolve(),),
+            )
+            sandbox = Sandbox.for_run(
+                run_dir,
+                backend=prep.backend,
+                isolation=isolation,
+                startup_code=instance.sandbox_setup,
+                extra_env=thread_env(cpus),
+            )
+            self._sandbox = sandbox
+            sandbox.prepare_limits()
             bus.emit(
                 RunStart(
                     run_id=run_id,
                     task=cfg.task,
                     task_params={
-                        **instance.params,
+                        **shown,
                         **{k: v for k, v in ep.items() if v is not None},
                     },
                     agent=agent.name,
@@ -378,27 +446,30 @@ class Run:
                     system=instance.system,
                     prompt=instance.prompt,
                     tools=[t.schema() for t in instance.tools],
-                    seed=instance.seed,
-                    host=host_info(),
+                    seed=None if "seed" in hidden else instance.seed,
+                    host={**host_info(), **({"seal_key": sealer.key_id} if sealer else {})},
                     limits={
                         "wall_time_s": cfg.time_limit_s,
                         "token_limit": cfg.token_limit,
                         "cost_limit_usd": cfg.cost_limit_usd,
                         "tool_time_limit_s": limits.tool_time_limit_s,
                         "cpus": cpus,
+                        "sandbox": {
+                            "backend": prep.backend.name,
+                            "isolated": prep.backend.isolated,
+                            "network": isolation.network,
+                            "enforced": dict(sandbox.enforcement),
+                        },
                     },
                     started_at=datetime.now().isoformat(),
                 )
             )
-            from agentdeck.engine.sandbox import Sandbox, SandboxError
-
-            sandbox = Sandbox.for_run(
-                run_dir,
-                memory_limit_mb=ep["memory_limit_mb"] or None,
-                startup_code=instance.sandbox_setup,
-                extra_env=thread_env(cpus),
-            )
-            self._sandbox = sandbox
+            if prep.isolation_warning:
+                bus.emit(
+                    WarningEvent(
+                        where="sandbox", code="not_isolated", message=prep.isolation_warning
+                    )
+                )
             try:
                 sandbox.start()
             except SandboxError as e:
@@ -418,6 +489,7 @@ class Run:
                     limits=limits,
                     sandbox=sandbox,
                     stop=self._stop,
+                    reveal=self._revealed,
                 )
                 # the engine's own BLAS/OpenMP pools (grading, task code) keep to the
                 # allotment too, whatever the user's environment says
@@ -479,9 +551,10 @@ class Run:
                     bus, WarningEvent(where="task", message=f"revealing secrets failed: {e!r}")
                 )
         if grade is None:
-            grade = Grade(
-                passed=False, submitted=False, details={"reason": _no_grade_reason(outcome.status)}
-            )
+            details: dict[str, Any] = {"reason": _no_grade_reason(outcome.status)}
+            if self._revealed:
+                details["revealed"] = dict(self._revealed)
+            grade = Grade(passed=False, submitted=False, details=details)
             _emit_quietly(bus, grade)
         _emit_quietly(
             bus,
@@ -491,6 +564,14 @@ class Run:
         with contextlib.suppress(Exception):  # the run is over and logged
             instance.close()
         return grade
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    return str(v)
 
 
 def _no_grade_reason(status: str) -> str:

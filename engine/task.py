@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agentdeck.engine.errors import UserError
@@ -47,6 +48,9 @@ class Param:
     parse: Callable[[str], Any] = str
     #: Shown by ``agentdeck tasks``; the default as the user would type it.
     default_text: str | None = None
+    #: A value the agent must not learn before grading (a seed, a path to the data
+    #: source): ``run_start`` says "hidden until grading" and the grade reveals it.
+    secret: bool = False
 
     def describe_default(self) -> str:
         if self.default_text is not None:
@@ -84,6 +88,11 @@ class TaskInstance:
     #: Called once when the run ends, graded or not, with the bus's emit: reveal
     #: grading secrets (as artifacts) now that the agent can no longer use them.
     on_end: Callable[[Callable[[Event], Event]], Any] | None = None
+    #: Files and folders the sandbox must not be able to read: public copies of the
+    #: task's data (scikit-learn's bundled digits), the source files the user named.
+    hidden_paths: tuple[Path, ...] = ()
+    #: The sandbox may reach the network (default: loopback only).
+    network: bool = False
 
     def close(self) -> None:
         """Release what setup made (override if needed)."""
@@ -113,6 +122,11 @@ class Task(ABC):
         """Whether ``prompt`` is this task's (for naming imported logs)."""
         p = prompt.lower()
         return bool(cls.prompt_marks) and all(m.lower() in p for m in cls.prompt_marks)
+
+    def secret_params(self, params: dict[str, Any]) -> set[str]:
+        """The parameters hidden until grading (by default those marked ``secret``
+        that the user set)."""
+        return {p.name for p in self.params if p.secret and params.get(p.name) != p.default}
 
     def parse_params(self, raw: dict[str, str]) -> dict[str, Any]:
         """Turn ``-T`` strings into typed values, defaults for the rest."""

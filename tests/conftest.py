@@ -8,6 +8,7 @@ when it is absent, as on a user's machine.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,8 @@ def shared_data() -> Path:
     if not d.is_dir():
         pytest.skip("../shared/data is not present on this machine")
     return d
+
+
+# Seals are made with a throwaway key, never the user's ~/.config/agentdeck/seal.key.
+_SEAL_DIR = Path(tempfile.mkdtemp(prefix="agentdeck-test-seal-"))
+os.environ["AGENTDECK_SEAL_KEY"] = str(_SEAL_DIR / "seal.key")

@@ -300,7 +300,8 @@ def test_load_tool_without_sandbox_says_so(instance: Any) -> None:
     inst, run_dir, tools = instance
     out = tools["load_dataset"].handler({}, _ctx(run_dir, _Emit()))
     assert out.error and "no sandbox" in out.error
-    data = json.loads((run_dir.work / ".agentdeck_data" / "action_policy.json").read_text())
+    # the public data is handed over read-only, prepared at setup
+    data = json.loads((run_dir.public / "action_policy.json").read_text())
     assert set(data) == {
         "class_names",
         "train_texts",

@@ -89,13 +89,9 @@ def test_log_matches_the_stream(digits_run):
 def test_secrets_are_not_in_the_sandbox_and_revealed_after_grading(digits_run):
     result, events, _ = digits_run
     rd = result.run_dir
-    data = rd.work / ".agentdeck_data"
-    assert sorted(p.name for p in data.iterdir()) == [
-        "X_test.npy",
-        "X_train.npy",
-        "y_test.npy",
-        "y_train.npy",
-    ]
+    # the sandbox gets one read-only file of public data, prepared at setup
+    public = np.load(rd.public / "noisy_labels.npz")
+    assert sorted(public.files) == ["X_test", "X_train", "y_test", "y_train"]
     grade_i = next(i for i, e in enumerate(events) if isinstance(e, Grade))
     art_i = next(
         i
@@ -109,14 +105,16 @@ def test_secrets_are_not_in_the_sandbox_and_revealed_after_grading(digits_run):
     )
     assert submit_i < grade_i < art_i  # revealed only once the submission was graded
     true_idx = np.load(rd.path / events[art_i].path)
-    y_noisy = np.load(data / "y_train.npy")
+    y_noisy = public["y_train"]
     from agentdeck.engine.datasets import load_image_dataset
 
     clean = load_image_dataset("digits").y_train
     assert np.array_equal(np.flatnonzero(y_noisy != clean), true_idx)
     start = events[0]
-    assert start.task_params["seed"] == 7  # given on the command line, so not hidden
+    # given on the command line: hidden from the agent in run_start, revealed in the grade
+    assert start.task_params["seed"] == "hidden until grading" and start.seed is None
     assert events[grade_i].details["seed"] == 7
+    assert events[grade_i].details["revealed"] == {"seed": 7}
 
 
 def test_no_process_survives_the_run(digits_run):

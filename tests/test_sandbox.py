@@ -139,7 +139,7 @@ def test_work_dir_modules_import_and_cwd(sb: Sandbox, run_dir: RunDir) -> None:
     r = sb.execute(
         "open('mymod.py', 'w').write('V = 5\\n')\nimport os, mymod\n(os.getcwd(), mymod.V)"
     )
-    assert r.result == repr((str(run_dir.work), 5))
+    assert r.result == repr((str(run_dir.work.resolve()), 5))
 
 
 def test_output_arrives_live_in_chunks(sb: Sandbox) -> None:
@@ -264,8 +264,11 @@ def test_environment_is_scrubbed(sb: Sandbox, run_dir: RunDir) -> None:
     assert r.status == "ok", r.error
     names, home, tmpdir, gettemp, expanded, omp = eval(r.result or "")
     assert names == []
+    # local backend: HOME and TMPDIR are private to the sandbox, beside its work dir and
+    # outside the run directory (so ../events.jsonl is not next door)
     for path in (home, tmpdir, gettemp, expanded):
-        assert Path(path).is_relative_to(run_dir.path)
+        assert Path(path).is_relative_to(sb.work_dir.parent)
+        assert not Path(path).is_relative_to(run_dir.path)
     assert omp == "1"
     for value in SECRETS.values():
         assert (

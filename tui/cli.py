@@ -134,6 +134,13 @@ def run(
         typer.Option(help="Where runs are written (default: $AGENTDECK_LOG_DIR or ./logs)."),
     ] = None,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Print progress lines, no TUI.")] = False,
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            help="auto (bwrap where it works, else local with a warning) | bwrap (isolated; "
+            "fail if unavailable) | local (not isolated)"
+        ),
+    ] = "auto",
     json_out: Annotated[
         bool, typer.Option("--json", help="Print events as NDJSON (implies --no-ui).")
     ] = False,
@@ -161,6 +168,7 @@ def run(
         token_limit=token_limit,
         cost_limit_usd=cost_limit,
         log_dir=log_dir or default_log_dir(),
+        sandbox=sandbox,
     )
     try:
         prep = prepare(cfg, get_task(task))
@@ -249,6 +257,63 @@ class _progress_printer:
             self._progress.stop()
 
 
+# -- doctor -----------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor() -> None:
+    """What isolation runs get on this machine, and how to get more."""
+    from agentdeck.engine.cpus import usable_cpus
+    from agentdeck.engine.log.seal import key_path
+    from agentdeck.engine.sandbox import cgroups
+    from agentdeck.engine.sandbox.isolation import (
+        bwrap_problem,
+        bwrap_version,
+        install_hint,
+        python_roots,
+    )
+
+    console = Console(highlight=False)
+    problem = bwrap_problem()
+    tab = Table.grid(padding=(0, 2))
+    tab.add_column(style="bold")
+    tab.add_column()
+    if problem is None:
+        tab.add_row(
+            "sandbox",
+            f"[green]bwrap[/] ({escape(bwrap_version() or '?')}): runs are "
+            "isolated (uid 65534, own PID/IPC/UTS/network namespaces, minimal "
+            "read-only filesystem)",
+        )
+    else:
+        tab.add_row("sandbox", f"[bold yellow]local[/]: runs are NOT isolated ({escape(problem)})")
+        tab.add_row("fix", f"[bold]{escape(install_hint())}[/]")
+    cg = cgroups.create(256, 64, tag="doctor")
+    if cg is not None:
+        tab.add_row(
+            "limits",
+            f"cgroup v{cg.version}: memory (counting shared memory) and processes are bounded",
+        )
+        cg.remove()
+    else:
+        tab.add_row(
+            "limits",
+            "[yellow]no cgroup can be made here[/]: memory by RLIMIT_DATA "
+            "(shared memory not counted), processes by RLIMIT_NPROC (not for root)",
+        )
+    tab.add_row("cpus", f"{usable_cpus()} usable by this process")
+    tab.add_row(
+        "python",
+        escape(sys.executable)
+        + "  (mounted read-only: "
+        + escape(", ".join(python_roots(sys.executable)))
+        + ")",
+    )
+    tab.add_row("seal key", escape(str(key_path())))
+    console.print(tab)
+    raise typer.Exit(0 if problem is None else 1)
+
+
 # -- tasks ------------------------------------------------------------------------------------
 
 
@@ -295,8 +360,10 @@ def replay(
 ) -> None:
     """Open a log in the replay screen (or print it with --no-ui)."""
     if no_ui or not sys.stdout.isatty():
-        from agentdeck.tui.headless import print_log
+        from agentdeck.tui.headless import follow_log, print_log
 
+        if follow:
+            raise typer.Exit(follow_log(log))
         rl = open_log(log)
         print_log(rl)
         raise typer.Exit(0)
@@ -336,6 +403,7 @@ def runs(
         "tokens in/out",
         "cost",
         "grade",
+        "seal",
         "started",
     ):
         tab.add_column(col, no_wrap=col in ("run", "started"))
@@ -356,6 +424,9 @@ def runs(
             f"{r.input_tokens:,}/{r.output_tokens:,}",
             "-" if r.cost_usd is None else f"${r.cost_usd:.4f}",
             f"[{colour}]{r.grade_text}[/]",
+            {"sealed": "[green]✓ sealed[/]", "tampered": "[bold red]✗ tampered[/]"}.get(
+                r.seal, escape(r.seal_label)
+            ),
             r.date,
         )
     console.print(tab)

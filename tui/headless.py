@@ -23,6 +23,7 @@ from agentdeck.engine.events import (
     Artifact,
     ErrorEvent,
     Event,
+    EventError,
     Grade,
     ModelResponse,
     RunEnd,
@@ -325,7 +326,12 @@ def print_log(log: RunLog, console: Console | None = None) -> None:
         f"[bold]{escape(h.task)}[/] · {escape(who)} · {h.max_steps} steps max · "
         f"started {escape(h.started_at or time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(h.t)))}"
     )
-    console.print(f"[dim]{escape(str(log.name))} ({log.format})[/]")
+    verdict = log.seal()
+    seal_style = {"sealed": "green", "tampered": "bold red"}.get(verdict.status, "yellow")
+    console.print(
+        f"[dim]{escape(str(log.name))} ({log.format})[/] · [{seal_style}]{verdict.label}[/]"
+        + (f" [dim]({escape(verdict.detail)})[/]" if verdict.status != "sealed" else "")
+    )
     for w in log.warnings:
         console.print(f"[yellow]warning[/]: {escape(w)}")
     console.rule("[bold]Prompt", align="left")
@@ -350,6 +356,45 @@ def print_log(log: RunLog, console: Console | None = None) -> None:
         message=end.message if end else None,
         model=h.model,
     )
+
+
+def follow_log(path: Any, console: Console | None = None, *, poll_s: float = 0.25) -> int:
+    """``agentdeck replay --follow --no-ui``: print a run as its log grows, one line a
+    step (as ``run --no-ui`` does), until its ``run_end``. Exit 0, 2 when the log
+    cannot be read or is truncated / replaced while followed, 130 on Ctrl-C."""
+    from agentdeck.engine.log import LogError
+
+    console = console or Console(highlight=False)
+    printer = LinePrinter(console, log_path=str(path))
+    try:
+        log = RunLog.open(path, follow=True)
+    except LogError as e:
+        console.print(f"[bold red]agentdeck: error:[/] {escape(str(e))}")
+        return 2
+    done = 0
+    try:
+        while True:
+            try:
+                log.refresh()
+            except LogError as e:
+                console.print(f"[bold red]agentdeck: error:[/] {escape(str(e))}")
+                return 2
+            for i in range(done, len(log)):
+                try:
+                    ev = log.event_at(i)
+                except EventError as e:
+                    console.print(f"[yellow]unreadable line[/]: {escape(str(e))}")
+                    continue
+                printer(ev)
+                if isinstance(ev, RunEnd):
+                    return 0
+            done = len(log)
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        console.print("[yellow]stopped following[/] (the run itself goes on)")
+        return 130
+    finally:
+        log.close()
 
 
 def _tail_events(log: RunLog) -> list[Event]:

@@ -51,6 +51,9 @@ class RunInfo:
     submitted: bool | None = None
     started: float = 0.0
     problem: str | None = None
+    #: The log's seal: sealed, tampered, unsealed, foreign or open.
+    seal: str = "unsealed"
+    seal_label: str = "unsealed"
 
     @property
     def agent_model(self) -> str:
@@ -87,6 +90,15 @@ def read_run_info(path: Path) -> RunInfo:
     """Summarise one log; a log that cannot be read gives a row saying why."""
     info = RunInfo(path=path, name=run_name(path))
     try:
+        return _read_run_info(path, info)
+    except Exception as e:  # noqa: BLE001 - one damaged log must not hide the others
+        info.problem = f"cannot be read: {type(e).__name__}: {e}"
+        info.status = "unreadable"
+        return info
+
+
+def _read_run_info(path: Path, info: RunInfo) -> RunInfo:
+    try:
         log = RunLog.open(path, follow=True)
     except LogError as e:
         info.problem = str(e)
@@ -111,6 +123,8 @@ def read_run_info(path: Path) -> RunInfo:
         if g is not None:
             info.passed = g.passed
             info.submitted = g.submitted
+        verdict = log.seal()
+        info.seal, info.seal_label = verdict.status, verdict.label
     finally:
         log.close()
     return info

@@ -41,6 +41,7 @@ from agentdeck.engine.events import (
 from agentdeck.engine.log.errors import LogError
 from agentdeck.engine.log.records import CallRecord, StepRecord
 from agentdeck.engine.log.rundir import EVENTS_FILE
+from agentdeck.engine.log.seal import Verdict, verify
 
 # The writer always starts a line with these keys in this order; lines written by
 # other tools fall back to a JSON parse.
@@ -173,6 +174,7 @@ class RunLog:
         self._step_cache: dict[int, StepRecord] = {}
         self._totals_cache: Totals | None = None
         self._torn_warned_at = -1
+        self._seal: Verdict | None = None
 
     # -- opening --------------------------------------------------------------------
 
@@ -279,6 +281,7 @@ class RunLog:
         added = len(self._off) - before
         if added:
             self._totals_cache = None
+            self._seal = None
             if self.step_numbers:
                 # the last step may have grown
                 self._step_cache.pop(self.step_numbers[-1], None)
@@ -601,6 +604,20 @@ class RunLog:
                 tot.wall_s = max(0.0, self.last_t - self.header.t)
         self._totals_cache = tot
         return tot
+
+    def seal(self) -> Verdict:
+        """Whether this log is the one the engine wrote (see ``agentdeck.engine.log.seal``)."""
+        if self._seal is None:
+            if self.path is None or self.format != "jsonl" or self.header is None:
+                self._seal = Verdict("unsealed", "not a log file agentdeck wrote")
+            else:
+                announced = self.header.host.get("seal_key")
+                self._seal = verify(
+                    self.path,
+                    announced=announced if isinstance(announced, str) else None,
+                    finished=self._run_end_line is not None,
+                )
+        return self._seal
 
     @property
     def passed(self) -> bool | None:

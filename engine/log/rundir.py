@@ -39,6 +39,11 @@ class RunDir:
     def work(self) -> Path:
         return self.path / "work"
 
+    @property
+    def public(self) -> Path:
+        """The public task data the engine prepares for the sandbox (read-only there)."""
+        return self.path / "sandbox" / "public"
+
     @classmethod
     def create(cls, log_dir: str | os.PathLike[str], run_id: str) -> RunDir:
         path = Path(log_dir) / run_id

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from agentdeck.engine.events import Event, encode_event_bytes
+from agentdeck.engine.log.seal import Sealer
 
 
 class LogWriter:
@@ -16,10 +17,12 @@ class LogWriter:
     Use as a bus sink: ``bus.subscribe(writer)``. Live-only events are skipped.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sealer: Sealer | None = None) -> None:
         self.path = Path(path)
         self._f = open(self.path, "ab")  # noqa: SIM115 - closed by close()
         self.closed = False
+        #: Seals the log when it is closed (an HMAC over every byte written).
+        self.sealer = sealer
 
     def __call__(self, event: Event) -> None:
         self.write(event)
@@ -27,8 +30,11 @@ class LogWriter:
     def write(self, event: Event) -> None:
         if not event.PERSIST or self.closed:
             return
-        self._f.write(encode_event_bytes(event) + b"\n")
+        data = encode_event_bytes(event) + b"\n"
+        self._f.write(data)
         self._f.flush()
+        if self.sealer is not None:
+            self.sealer.update(data)
 
     def close(self) -> None:
         if not self.closed:
@@ -37,6 +43,8 @@ class LogWriter:
             with contextlib.suppress(OSError):
                 os.fsync(self._f.fileno())
             self._f.close()
+            if self.sealer is not None:
+                self.sealer.finish(self.path)
 
     def __enter__(self) -> LogWriter:
         return self

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import re
 import secrets
@@ -42,8 +43,17 @@ import zmq
 from jupyter_client.connect import write_connection_file
 from jupyter_client.session import Session
 
+from agentdeck.engine.sandbox import cgroups
+from agentdeck.engine.sandbox.cgroups import Cgroup
 from agentdeck.engine.sandbox.env import kernel_env
 from agentdeck.engine.sandbox.helpers import METRIC_MIME
+from agentdeck.engine.sandbox.isolation import (
+    DATA_DIR_NAME,
+    Backend,
+    Isolation,
+    Launch,
+    LocalBackend,
+)
 from agentdeck.engine.sandbox.truncate import HeadTail
 
 if TYPE_CHECKING:
@@ -66,8 +76,17 @@ _HELPER_IMPORT = "from agentdeck.engine.sandbox.helpers import log_metric"
 # starts), then ipykernel exactly as ``python -m ipykernel_launcher`` would.
 _LAUNCHER = """\
 import sys
-mem, cpu, conn_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-del sys.argv[1:4]
+mem, cpu, fsize, nproc, conn_dir = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
+                                    int(sys.argv[4]), sys.argv[5])
+del sys.argv[1:6]
+import os
+try:
+    import ctypes
+    # orphans of the sandbox (a double-forked daemon) are re-parented to the kernel, so
+    # they stay in its tree and die with it
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except (OSError, AttributeError):
+    pass
 # agentdeck's helpers are imported before the working directory is on the path, so an
 # agent's own module of the same name (an ``agentdeck.py`` in work/) cannot shadow them
 _cwd = [p for p in sys.path if p in ("", ".")]
@@ -93,13 +112,38 @@ if resource is not None:
         _set("RLIMIT_DATA", mem, mem)
     if cpu > 0:
         _set("RLIMIT_CPU", cpu, cpu + 5)
-import os, signal, threading, time
+    if fsize > 0:
+        _set("RLIMIT_FSIZE", fsize, fsize)
+    if nproc > 0:
+        _set("RLIMIT_NPROC", nproc, nproc)
+import signal, threading, time
+def _descendants(root):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
 def _watch_parent(ppid=os.getppid()):
-    # the engine died (even by SIGKILL): take the whole process group down with us
+    # the engine died (even by SIGKILL): take everything we started down with us
     while os.getppid() == ppid:
-        time.sleep(1.0)
+        time.sleep(0.5)
     import shutil
     shutil.rmtree(conn_dir, ignore_errors=True)
+    for pid in _descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
     os.killpg(0, signal.SIGKILL)
 threading.Thread(target=_watch_parent, name="agentdeck-parent-watch", daemon=True).start()
 import runpy
@@ -136,6 +180,34 @@ class ExecResult:
     displays: list[dict[str, Any]] = field(default_factory=list)
     #: ``ename`` of the error raised by the code, if any (``KeyboardInterrupt`` on interrupt).
     ename: str | None = None
+
+
+def dir_size(root: Path, *, skip: tuple[str, ...] = (), max_entries: int = 500_000) -> int:
+    """Bytes under ``root`` (not following links; top-level names in ``skip`` left out).
+
+    Stops counting after ``max_entries`` entries, so a tree of millions of tiny files
+    cannot stall the caller (the count so far is returned).
+    """
+    total, seen = 0, 0
+    stack = [root]
+    while stack and seen < max_entries:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    seen += 1
+                    if d == root and e.name in skip:
+                        continue
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(Path(e.path))
+                        else:
+                            total += e.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
 
 
 def strip_ansi(text: str) -> str:
@@ -211,8 +283,16 @@ class _Kernel:
         iopub: zmq.Socket[Any],
         control: zmq.Socket[Any],
         stderr_path: Path,
+        *,
+        conn_file: Path | None = None,
+        backend: Backend | None = None,
+        cgroup: Cgroup | None = None,
     ) -> None:
         self.proc = proc
+        self.conn_file = conn_file
+        self.backend = backend
+        self.cgroup = cgroup
+        self._kernel_pid: int | None = None
         self.conn_dir = conn_dir
         self.session = session
         self.ctx = ctx
@@ -226,10 +306,31 @@ class _Kernel:
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        """The kernel process's pid on the host (under bwrap: not bwrap's own)."""
+        if self._kernel_pid is None:
+            self._kernel_pid = self._find_kernel_pid()
+        return self._kernel_pid or self.proc.pid
+
+    def _find_kernel_pid(self) -> int | None:
+        if self.backend is None or self.backend.name == "local" or self.conn_file is None:
+            return self.proc.pid
+        marker = str(self.conn_file)
+        try:
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if marker in child.cmdline() and child.name() != "bwrap":
+                        return int(child.pid)
+        except psutil.Error:
+            pass
+        return None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        code = self.proc.poll()
+        return self.backend.exit_code(code) if self.backend is not None else code
 
     def stderr_tail(self, n: int = 2000) -> str:
         try:
@@ -265,6 +366,8 @@ class _Kernel:
         for child in descendants:
             with contextlib.suppress(psutil.Error):
                 child.kill()
+        if self.cgroup is not None:
+            self.cgroup.kill()  # whatever escaped the group and the tree (a setsid daemon)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         _wait_gone(descendants, timeout=2.0)
@@ -298,11 +401,17 @@ class Sandbox:
         python: str = sys.executable,
         startup_timeout_s: float = 60.0,
         interrupt_grace_s: float = 3.0,
+        backend: Backend | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
-        self.work_dir = Path(work_dir)
-        self.home_dir = Path(home_dir)
-        self.tmp_dir = Path(tmp_dir)
-        self.memory_limit_mb = memory_limit_mb
+        self.work_dir = Path(work_dir).absolute()
+        self.home_dir = Path(home_dir).absolute()
+        self.tmp_dir = Path(tmp_dir).absolute()
+        self.backend: Backend = backend or LocalBackend()
+        self.isolation = isolation or Isolation(memory_mb=memory_limit_mb)
+        if self.isolation.memory_mb is None and memory_limit_mb is not None:
+            self.isolation = dataclasses.replace(self.isolation, memory_mb=memory_limit_mb)
+        self.memory_limit_mb = self.isolation.memory_mb
         self.cpu_time_limit_s = cpu_time_limit_s
         self.startup_code = startup_code
         self.python = python
@@ -310,9 +419,19 @@ class Sandbox:
         self.interrupt_grace_s = interrupt_grace_s
         # the environment is fixed now, so every restart gets the same one;
         # secret-looking names in extra_env raise ValueError here
-        self._env = kernel_env(
-            home_dir=self.home_dir, tmp_dir=self.tmp_dir, extra=dict(extra_env or {})
+        home, tmp = (
+            self.backend.inside_paths(self.work_dir)
+            if self.backend.isolated
+            else (self.home_dir, self.tmp_dir)
         )
+        self._env = kernel_env(home_dir=home, tmp_dir=tmp, extra=dict(extra_env or {}))
+        self._cgroup: Cgroup | None = None
+        self._cgroup_tried = False
+        #: How each limit is enforced here ("memory": "memory.max 1024 MiB (cgroup v2)", ...).
+        self.enforcement: dict[str, str] = {}
+        #: Set when the work directory passed its size limit during a call.
+        self._work_over: int | None = None
+        self._on_host_restore: Path | None = None
         self._kernel: _Kernel | None = None
         self._call_lock = threading.RLock()
         self._sig_lock = threading.Lock()
@@ -322,15 +441,61 @@ class Sandbox:
         self.restarts = 0
 
     @classmethod
-    def for_run(cls, run_dir: RunDir, **kwargs: Any) -> Sandbox:
-        """A sandbox laid out in a run directory: cwd ``work/``, HOME and TMPDIR
-        under ``sandbox/`` (next to ``work/``, so they do not clutter it)."""
-        return cls(
-            run_dir.work,
-            home_dir=run_dir.path / "sandbox" / "home",
-            tmp_dir=run_dir.path / "sandbox" / "tmp",
+    def for_run(
+        cls,
+        run_dir: RunDir,
+        *,
+        backend: Backend | None = None,
+        isolation: Isolation | None = None,
+        **kwargs: Any,
+    ) -> Sandbox:
+        """A sandbox for a run: cwd ``work/``, the public task data (``sandbox/public``)
+        read-only at ``work/.agentdeck_data``, the log directory out of reach.
+
+        Under ``bwrap`` the kernel works in ``<run>/work`` itself: nothing else of the
+        run directory is mounted. Under ``local`` the working directory lives in a
+        private temporary directory while the run goes (``<run>/work`` links to it),
+        so that ``../events.jsonl`` and ``../artifacts`` are not next door, and is
+        moved back when the sandbox shuts down.
+        """
+        backend = backend or LocalBackend()
+        public = run_dir.public.absolute()
+        iso = isolation or Isolation()
+        iso = dataclasses.replace(
+            iso,
+            public_dir=public if public.is_dir() else None,
+            private=(*iso.private, run_dir.path.parent.resolve(), run_dir.path.resolve()),
+        )
+        if backend.isolated:
+            sb = cls(
+                run_dir.work,
+                home_dir=run_dir.work.parent / "home",
+                tmp_dir=run_dir.work.parent / "tmp",
+                backend=backend,
+                isolation=iso,
+                **kwargs,
+            )
+            return sb
+        root = Path(tempfile.mkdtemp(prefix="agentdeck-sandbox-"))
+        work = root / "work"
+        if run_dir.work.is_symlink() or not run_dir.work.exists():
+            run_dir.work.unlink(missing_ok=True)
+            work.mkdir()
+        else:
+            shutil.move(str(run_dir.work), str(work))
+        run_dir.work.symlink_to(work, target_is_directory=True)
+        if iso.public_dir is not None:
+            (work / DATA_DIR_NAME).symlink_to(iso.public_dir, target_is_directory=True)
+        sb = cls(
+            work,
+            home_dir=root / "home",
+            tmp_dir=root / "tmp",
+            backend=backend,
+            isolation=iso,
             **kwargs,
         )
+        sb._on_host_restore = run_dir.work
+        return sb
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -385,6 +550,22 @@ class Sandbox:
             kernel.kill()  # unblocks a concurrent execute(), which sees _closing
         with self._call_lock:
             self._stop_kernel()
+            if self._cgroup is not None:
+                self._cgroup.remove()
+                self._cgroup = None
+            self._restore_work()
+
+    def _restore_work(self) -> None:
+        """Local backend: move the working directory back into the run directory."""
+        link, self._on_host_restore = self._on_host_restore, None
+        if link is None or not link.is_symlink():
+            return
+        with contextlib.suppress(OSError):
+            (self.work_dir / DATA_DIR_NAME).unlink()
+        link.unlink()
+        shutil.move(str(self.work_dir), str(link))
+        shutil.rmtree(self.work_dir.parent, ignore_errors=True)
+        self.work_dir = link
 
     def limits(self) -> dict[str, Any]:
         """The limits in force in the kernel (read back from the OS where possible)."""
@@ -392,6 +573,9 @@ class Sandbox:
             "memory_limit_mb": self.memory_limit_mb,
             "cpu_time_limit_s": self.cpu_time_limit_s,
             "memory_rlimit": "RLIMIT_DATA",
+            "backend": self.backend.name,
+            "isolated": self.backend.isolated,
+            "enforced": dict(self.enforcement),
         }
         pid = self.pid
         if pid is not None and hasattr(psutil.Process, "rlimit"):
@@ -410,9 +594,60 @@ class Sandbox:
         kernel.kill()
         kernel.close()
 
+    def prepare_limits(self) -> dict[str, str]:
+        """Make the sandbox's cgroup (or settle for rlimits) now, before the kernel
+        starts; returns how each limit is enforced (also in ``enforcement``)."""
+        self._limits_cgroup()
+        return dict(self.enforcement)
+
+    def _limits_cgroup(self) -> Cgroup | None:
+        """The sandbox's cgroup (made once, on the first start), or None: rlimits only."""
+        if not self._cgroup_tried:
+            self._cgroup_tried = True
+            iso = self.isolation
+            self._cgroup = cgroups.create(iso.memory_mb, iso.pids, tag="sandbox")
+            if self._cgroup is not None:
+                self.enforcement.update(self._cgroup.limits)
+            else:
+                if iso.memory_mb:
+                    self.enforcement["memory"] = (
+                        f"RLIMIT_DATA {iso.memory_mb} MiB (no cgroup here: shared memory "
+                        "and tmpfs are not counted)"
+                    )
+                if iso.pids:
+                    self.enforcement["pids"] = (
+                        "not enforced (no cgroup, and the engine runs as root, which "
+                        "RLIMIT_NPROC does not bind)"
+                        if os.geteuid() == 0
+                        else f"RLIMIT_NPROC: your processes + {iso.pids} (no cgroup here)"
+                    )
+            if iso.work_mb:
+                self.enforcement["work"] = (
+                    f"{iso.work_mb} MiB for work/ (checked every 2 s while a call runs; "
+                    "RLIMIT_FSIZE caps one file)"
+                )
+        return self._cgroup
+
+    def _nproc_limit(self) -> int:
+        if self._cgroup is not None or not self.isolation.pids or os.geteuid() == 0:
+            return 0
+        try:
+            uid = os.getuid()
+            mine = sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"].real == uid)
+        except psutil.Error:
+            return 0
+        return mine + self.isolation.pids
+
     def _launch(self) -> None:
         for d in (self.work_dir, self.home_dir, self.tmp_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            if not self.backend.isolated or d == self.work_dir:
+                d.mkdir(parents=True, exist_ok=True)
+        if shutil.which(self.python) is None:
+            raise SandboxError(
+                f"cannot start the Python kernel with {self.python!r}: not found or not "
+                "executable; check that this interpreter exists and has ipykernel installed"
+            )
+        cgroup = self._limits_cgroup()
         # short private directory: IPC socket paths must stay under ~100 bytes
         conn_dir = Path(tempfile.mkdtemp(prefix="agentdeck-k-"))
         conn_file = conn_dir / "kernel.json"
@@ -420,21 +655,29 @@ class Sandbox:
         _, info = write_connection_file(
             str(conn_file), transport="ipc", ip=str(conn_dir / "s"), key=key
         )
+        # no JPY_PARENT_PID: ipykernel's own parent poller would exit the kernel before our
+        # watcher has killed what the kernel started
         env = dict(self._env)
-        env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel exits if the engine dies
         mem = (self.memory_limit_mb or 0) << 20
-        cmd = [
+        argv = [
             self.python,
             "-c",
             _LAUNCHER,
             str(mem),
             str(int(self.cpu_time_limit_s or 0)),
+            str((self.isolation.work_mb or 0) << 20),
+            str(self._nproc_limit()),
             str(conn_dir),
             "-f",
             str(conn_file),
             "--HistoryManager.enabled=False",
             "--IPKernelApp.quiet=True",
         ]
+        cmd = self.backend.command(
+            Launch(argv=argv, cwd=self.work_dir, env=env, rw=[conn_dir]), self.isolation
+        )
+        if cgroup is not None:
+            cmd = cgroup.wrap(cmd)
         stderr_path = conn_dir / "kernel.stderr"
         try:
             with open(stderr_path, "wb") as err:
@@ -472,7 +715,19 @@ class Sandbox:
         iopub.rcvhwm = 0  # never drop output because we were slow to read
         iopub.setsockopt(zmq.SUBSCRIBE, b"")
         iopub.connect(f"ipc://{info['ip']}-{info['iopub_port']}")
-        kernel = _Kernel(proc, conn_dir, session, ctx, shell, iopub, control, stderr_path)
+        kernel = _Kernel(
+            proc,
+            conn_dir,
+            session,
+            ctx,
+            shell,
+            iopub,
+            control,
+            stderr_path,
+            conn_file=conn_file,
+            backend=self.backend,
+            cgroup=cgroup,
+        )
         with self._sig_lock:
             self._kernel = kernel
         try:
@@ -497,7 +752,7 @@ class Sandbox:
             if not kernel.alive():
                 detail = kernel.stderr_tail()
                 raise SandboxError(
-                    f"the Python kernel ({self.python}) {_describe_exit(kernel.proc.returncode)} "
+                    f"the Python kernel ({self.python}) {_describe_exit(kernel.returncode)} "
                     "while starting"
                     + (f":\n{detail}" if detail else "")
                     + "\nCheck that ipykernel is installed for this interpreter."
@@ -606,7 +861,7 @@ class Sandbox:
     def _died_before(self, code: str) -> ExecResult:
         """The kernel died between calls (e.g. a background thread crashed it)."""
         assert self._kernel is not None
-        why = _describe_exit(self._kernel.proc.returncode)
+        why = _describe_exit(self._kernel.returncode)
         self.restart()
         return ExecResult(
             status="died",
@@ -666,15 +921,27 @@ class Sandbox:
             )
             self._busy = True
         deadline = t0 + timeout if timeout is not None and timeout > 0 else None
-        reason: Literal["timeout", "user"] | None = None
+        reason: Literal["timeout", "user", "work_limit"] | None = None
         give_up_at = 0.0
         next_sigint = 0.0
         idle = replied = False
         reply: dict[str, Any] = {}
         died = False
         try:
+            work_limit = (self.isolation.work_mb or 0) << 20
+            next_work_check = t0 + 2.0
             while not (idle and replied):
                 now = time.monotonic()
+                if reason is None and work_limit and now >= next_work_check:
+                    next_work_check = now + 2.0
+                    used = dir_size(self.work_dir, skip=(DATA_DIR_NAME,))
+                    if used > work_limit:
+                        self._work_over = used
+                        reason = "work_limit"
+                        self._signal(kernel)
+                        res.interrupted = True
+                        give_up_at = now + self.interrupt_grace_s
+                        next_sigint = now + 0.5
                 if reason is None:
                     if self._interrupt_requested.is_set():
                         reason = "user"
@@ -736,11 +1003,17 @@ class Sandbox:
                     "Execution interrupted (the run is being stopped). "
                     "Variables defined before the interruption are kept."
                 )
+            elif reason == "work_limit":
+                res.status = "error"
+                res.error = self._work_limit_message()
             else:
                 res.status = "error"
         elif reason is not None:
             # interrupted, but the code finished (or swallowed KeyboardInterrupt)
             res.status = "timeout" if reason == "timeout" else "ok"
+            if reason == "work_limit":
+                res.status = "error"
+                res.error = self._work_limit_message()
             if reason == "timeout":
                 res.error = (
                     f"Execution reached the {timeout:g} s time limit and was interrupted; "
@@ -748,6 +1021,14 @@ class Sandbox:
                 )
         res.duration_s = time.monotonic() - t0
         return res
+
+    def _work_limit_message(self) -> str:
+        used = self._work_over or 0
+        return (
+            f"The working directory grew past its limit of {self.isolation.work_mb:,} MiB "
+            f"(now {used >> 20:,} MiB); the call was interrupted. Delete files you do not "
+            "need (variables defined before the interruption are kept)."
+        )
 
     def _on_iopub(
         self,
@@ -801,7 +1082,7 @@ class Sandbox:
         """The kernel died or would not stop: restart it and say what happened."""
         kernel = self._kernel
         assert kernel is not None
-        code = kernel.proc.poll() if died else None
+        code = kernel.returncode if died else None
         if self._closing:
             res.status = "died"
             res.error = "The sandbox was shut down while the code was running."

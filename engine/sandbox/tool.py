@@ -64,9 +64,13 @@ def _utf8_prefix(text: str, n: int) -> str:
 class _OutputLog:
     """Streams a call's output as chunk events up to a cap, then spills it to a file."""
 
-    def __init__(self, ctx: ToolContext, cap: int) -> None:
+    def __init__(self, ctx: ToolContext, cap: int, spill_cap: int = 64 << 20) -> None:
         self.ctx = ctx
         self.cap = cap
+        #: Bytes one call may spill to its artifact file; the rest is counted, not kept.
+        self.spill_cap = spill_cap
+        self.spilled = 0
+        self.dropped = 0
         self.sent = 0
         self.head: list[str] = []  # everything streamed so far (for the file, if needed)
         self.file: IO[str] | None = None
@@ -74,7 +78,7 @@ class _OutputLog:
 
     def write(self, stream: str, text: str) -> None:
         if self.file is not None:
-            self.file.write(text)
+            self._to_file(text)
             return
         n = len(text.encode("utf-8", "replace"))
         if self.sent + n <= self.cap:
@@ -101,8 +105,9 @@ class _OutputLog:
         path = self.ctx.run_dir.path / self.rel_path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(path, "w", encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
-        self.file.writelines(self.head)
-        self.file.write(text)
+        for part in self.head:
+            self._to_file(part)
+        self._to_file(text)
         self.head = []
         self.ctx.emit(
             WarningEvent(
@@ -117,9 +122,40 @@ class _OutputLog:
             )
         )
 
+    def _to_file(self, text: str) -> None:
+        assert self.file is not None
+        room = self.spill_cap - self.spilled
+        if room <= 0:
+            self.dropped += len(text.encode("utf-8", "replace"))
+            return
+        n = len(text.encode("utf-8", "replace"))
+        if n > room:
+            text = _utf8_prefix(text, room)
+            self.dropped += n - len(text.encode("utf-8", "replace"))
+            n = room
+        self.file.write(text)
+        self.spilled += n
+
     def close(self) -> None:
         if self.file is None:
             return
+        if self.dropped:
+            self.file.write(
+                f"\n[agentdeck: the output passed {self.spill_cap:,} bytes; "
+                f"{self.dropped:,} more bytes were counted, not kept]\n"
+            )
+            self.ctx.emit(
+                WarningEvent(
+                    where=TOOL_NAME,
+                    step=self.ctx.step,
+                    code="output_dropped",
+                    recoverable=True,
+                    message=(
+                        f"call {self.ctx.call_id}: {self.dropped:,} bytes of output past the "
+                        f"{self.spill_cap:,}-byte spill cap were counted, not kept"
+                    ),
+                )
+            )
         self.file.close()
         self.ctx.emit(
             Artifact(
@@ -155,6 +191,7 @@ def python_expression_tool(
     *,
     model_output_limit: int = 16 * 1024,
     log_output_cap: int = 1 << 20,
+    spill_cap: int = 64 << 20,
 ) -> ToolSpec:
     """The ``python_expression`` tool, bound to whatever sandbox the context carries."""
 
@@ -171,7 +208,7 @@ def python_expression_tool(
             return ToolOutcome(output={"result": "", "error": msg}, error=msg)
 
         shown = HeadTail(model_output_limit)
-        log = _OutputLog(ctx, log_output_cap)
+        log = _OutputLog(ctx, log_output_cap, spill_cap)
 
         # per stream, so a progress bar on stderr does not swallow stdout lines
         progress = {

@@ -13,9 +13,11 @@ temperature scaling the seed planned as its next step.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ from agentdeck.engine.grader import (
     resolve_submission,
 )
 from agentdeck.engine.log import RunDir
+from agentdeck.engine.sandbox.isolation import DATA_DIR_NAME
 from agentdeck.engine.task import (
     Param,
     ProgressFn,
@@ -49,7 +52,7 @@ from agentdeck.tasks.action_policy.labels import ACTIONS, NUM_ACTIONS, map_to_ac
 from agentdeck.tasks.action_policy.reference import PROBABILITIES_FILE, calibration_code
 from agentdeck.tasks.action_policy.split import SplitSizeError, stratified_split, suggest_sizes
 
-DATA_SUBDIR = ".agentdeck_data"
+DATA_SUBDIR = DATA_DIR_NAME
 DATA_FILE = "action_policy.json"
 #: Fewest rows of each action the pool must hold (so every split can have one).
 MIN_PER_CLASS = 3
@@ -132,6 +135,18 @@ class _Secrets:
     revealed: bool = False
 
 
+def _source_paths(params: dict[str, Any], source: str) -> tuple[Path, ...]:
+    """What a sandbox must not read: the labelled CSV and the data directory."""
+    from agentdeck.engine.data.paths import data_dir as resolve_data_dir
+
+    out = [Path(resolve_data_dir(params.get("data_dir"))).resolve()]
+    with contextlib.suppress(OSError, ValueError):
+        out.append(Path(source).expanduser().resolve())
+    if params.get("source"):
+        out.append(Path(str(params["source"])).expanduser().resolve())
+    return tuple(out)
+
+
 @dataclass
 class _Data:
     texts: list[str]
@@ -158,6 +173,7 @@ class ActionPolicyTask(Task):
             "a folder holding train.csv/test.csv",
             _opt_str,
             "AG News train split (data_dir; downloaded if missing)",
+            secret=True,
         ),
         Param("split", "train", "which file of a folder or the download: train | test"),
         Param("pool", 9000, "use the first N rows of the file", _pool),
@@ -179,6 +195,7 @@ class ActionPolicyTask(Task):
             "where the data files are (else $AGENTDECK_DATA, ~/.cache/agentdeck)",
             _opt_str,
             "auto",
+            secret=True,
         ),
         Param("download", True, "download the AG News file when missing", parse_bool),
         Param("max_steps", 20, "steps (model calls) allowed", int),
@@ -258,20 +275,22 @@ class ActionPolicyTask(Task):
         def counts(idx: np.ndarray) -> list[int]:
             return np.bincount(data.labels[idx], minlength=k).tolist()
 
+        # the public data, handed to the sandbox read-only as one file (never the source)
+        payload = {
+            "class_names": classes,
+            "train_texts": [data.texts[i] for i in data.train],
+            "y_train": data.labels[data.train].tolist(),
+            "val_texts": [data.texts[i] for i in data.val],
+            "y_val": data.labels[data.val].tolist(),
+            "test_texts": [data.texts[i] for i in data.test],
+        }
+        run_dir.public.mkdir(parents=True, exist_ok=True)
+        (run_dir.public / DATA_FILE).write_text(
+            json.dumps(payload, ensure_ascii=False), encoding="utf-8"
+        )
+        del payload
+
         def load_tool(inp: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
-            folder = ctx.run_dir.work / DATA_SUBDIR
-            folder.mkdir(exist_ok=True)
-            payload = {
-                "class_names": classes,
-                "train_texts": [data.texts[i] for i in data.train],
-                "y_train": data.labels[data.train].tolist(),
-                "val_texts": [data.texts[i] for i in data.val],
-                "y_val": data.labels[data.val].tolist(),
-                "test_texts": [data.texts[i] for i in data.test],
-            }
-            (folder / DATA_FILE).write_text(
-                json.dumps(payload, ensure_ascii=False), encoding="utf-8"
-            )
             code = (
                 "import json\nimport numpy as np\n"
                 f"with open({f'{DATA_SUBDIR}/{DATA_FILE}'!r}, encoding='utf-8') as _f:\n"
@@ -418,7 +437,7 @@ class ActionPolicyTask(Task):
         ]
         shown = dict(params)
         shown["sizes"] = "/".join(map(str, params["sizes"]))
-        shown["source_file"] = data.source
+        shown["source_file"] = "hidden until grading"  # the grade says which file
         return TaskInstance(
             system="",
             prompt=prompt,
@@ -430,4 +449,5 @@ class ActionPolicyTask(Task):
             seed=int(params["split_seed"]),
             reference_policy=policy,
             on_end=reveal,
+            hidden_paths=_source_paths(params, data.source),
         )

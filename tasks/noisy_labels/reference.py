@@ -282,16 +282,19 @@ def detect_noisy(
 def detection_code(
     *, folds: int = 5, epochs: int | None = None, seed: int = 0, output: str = "predictions.npy"
 ) -> str:
-    """Python source for the sandbox (X_train, y_train in its namespace): runs
-    ``detect_noisy``, saves the indices with ``np.save(output, idx)`` and prints
-    a short summary."""
-    return f"""\
+    """Python source for the sandbox (X_train, y_train in its namespace): this module's
+    code (the sandbox cannot import agentdeck's tasks, only its trainer), then
+    ``detect_noisy``; saves the indices with ``np.save(output, idx)`` and prints a
+    short summary."""
+    return (
+        _library_source()
+        + f"""\
+
 # Out-of-fold probabilities from a small CNN + MLP ensemble (agentdeck.engine.trainer.cross_fit,
 # trained with the small-loss trick), an EM estimate of the label-noise transition
 # matrix, then flag the labels most likely wrong (cut at the best expected F1);
 # a second round re-fits without the flagged samples and flags again.
 import numpy as np
-from agentdeck.tasks.noisy_labels.reference import detect_noisy
 
 idx, info = detect_noisy(X_train, y_train, folds={folds}, epochs={epochs!r}, seed={seed})
 np.save({output!r}, idx)
@@ -307,3 +310,13 @@ print(f"estimated noise rate: {{info['estimated_noise_rate']:.3f}}")
 print(f"flagged {{info['flagged']}} of {{info['n']}} samples -> {output}")
 print(f"seconds: {{info['seconds']}}")
 """
+    )
+
+
+def _library_source() -> str:
+    """This module's source up to ``detection_code``: the detector the cell defines."""
+    import inspect
+    import sys
+
+    src = inspect.getsource(sys.modules[__name__])
+    return src[: src.index("\ndef detection_code(")].rstrip() + "\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from agentdeck.engine.grader import (
 )
 from agentdeck.engine.log import RunDir
 from agentdeck.engine.metrics import detection_scores
+from agentdeck.engine.sandbox.isolation import DATA_DIR_NAME
 from agentdeck.engine.task import (
     Param,
     ProgressFn,
@@ -60,7 +62,8 @@ PAIRS: dict[str, list[tuple[int, int]]] = {
     # 4<->9, 3<->5, 1<->7, 2<->8, 0<->6
     "digits": [(4, 9), (3, 5), (1, 7), (2, 8), (0, 6)],
 }
-DATA_SUBDIR = ".agentdeck_data"
+DATA_SUBDIR = DATA_DIR_NAME
+PUBLIC_FILE = "noisy_labels.npz"
 SECRETS_FILE = "artifacts/true_noisy_indices.npy"
 
 
@@ -155,6 +158,26 @@ def corrupt(
     return noisy, idx
 
 
+def _source_paths(params: dict[str, Any]) -> tuple[Path, ...]:
+    """What a sandbox must not read: the labelled source of the data. scikit-learn ships
+    the digits inside its package; the IDX folder or data directory the user named."""
+    out: list[Path] = []
+    try:
+        import sklearn.datasets
+
+        base = Path(sklearn.datasets.__file__).parent
+        out += [base / "data" / "digits.csv.gz", base / "descr" / "digits.rst"]
+    except ImportError:
+        pass
+    spec = str(params.get("dataset", ""))
+    if spec.startswith("idx:"):
+        out.append(Path(spec[4:]).expanduser().resolve())
+    from agentdeck.engine.data.paths import data_dir as resolve_data_dir
+
+    out.append(Path(resolve_data_dir(params.get("data_dir"))).resolve())
+    return tuple(out)
+
+
 @dataclass
 class _Secrets:
     seed: int
@@ -175,7 +198,8 @@ class NoisyLabelsTask(Task):
         Param(
             "dataset",
             "fashion-mnist",
-            "fashion-mnist | mnist | digits (offline, scikit-learn) | idx:PATH (IDX folder)",
+            "fashion-mnist | mnist | digits (offline, scikit-learn) | idx:PATH (IDX folder; "
+            "the path is hidden until grading)",
         ),
         Param("n_train", None, "use only the first N training samples", _opt_int, "all"),
         Param("noise_rate", None, "fraction of labels flipped", _rate, "random in 0.15-0.20"),
@@ -185,9 +209,10 @@ class NoisyLabelsTask(Task):
         Param(
             "seed",
             None,
-            "seed of the corruption (hidden until grading when random)",
+            "seed of the corruption (hidden until grading)",
             _opt_int,
             "fresh random",
+            secret=True,
         ),
         Param(
             "data_dir",
@@ -195,10 +220,17 @@ class NoisyLabelsTask(Task):
             "where the dataset files are (else $AGENTDECK_DATA, ~/.cache/agentdeck)",
             str,
             "auto",
+            secret=True,
         ),
         Param("download", True, "download missing Fashion-MNIST/MNIST files", parse_bool),
         Param("max_steps", 20, "steps (model calls) allowed", int),
     )
+
+    def secret_params(self, params: dict[str, Any]) -> set[str]:
+        hidden = super().secret_params(params)
+        if str(params.get("dataset", "")).startswith("idx:"):
+            hidden.add("dataset")  # the path to the source files
+        return hidden
 
     def setup(
         self, params: dict[str, Any], run_dir: RunDir, progress: ProgressFn | None = None
@@ -233,23 +265,26 @@ class NoisyLabelsTask(Task):
         )
         sec = _Secrets(seed=seed, seed_given=seed_given, rate=rate, true_idx=true_idx)
         n = len(y_noisy)
-
-        def load_tool(inp: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
-            data = ctx.run_dir.work / DATA_SUBDIR
-            data.mkdir(exist_ok=True)
-            arrays = {
-                "X_train": ds.X_train,
-                "y_train": y_noisy,
-                "X_test": ds.X_test,
-                "y_test": ds.y_test,
-            }
-            for k, v in arrays.items():
-                if v is not None:
-                    np.save(data / f"{k}.npy", v)
-            code = "import numpy as np\n" + "\n".join(
-                f"{k} = np.load({f'{DATA_SUBDIR}/{k}.npy'!r})" if v is not None else f"{k} = None"
+        # the public data, handed to the sandbox read-only as one file (never the source)
+        arrays = {
+            "X_train": ds.X_train,
+            "y_train": y_noisy,
+            "X_test": ds.X_test,
+            "y_test": ds.y_test,
+        }
+        run_dir.public.mkdir(parents=True, exist_ok=True)
+        np.savez(run_dir.public / PUBLIC_FILE, **{k: v for k, v in arrays.items() if v is not None})
+        code = (
+            "import numpy as np\n"
+            f"with np.load({f'{DATA_SUBDIR}/{PUBLIC_FILE}'!r}) as _d:\n"
+            + "".join(
+                f"    {k} = _d[{k!r}]\n" if v is not None else f"    {k} = None\n"
                 for k, v in arrays.items()
             )
+            + "del _d\n"
+        )
+
+        def load_tool(inp: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
             if ctx.sandbox is None:
                 msg = "could not load the dataset: this run has no Python sandbox"
                 return ToolOutcome(output={"error": msg}, error=msg)
@@ -373,6 +408,7 @@ class NoisyLabelsTask(Task):
         shown["noise_rate"] = "hidden until grading" if params["noise_rate"] is None else rate
         shown["seed"] = seed if seed_given else "hidden until grading"
         return TaskInstance(
+            hidden_paths=_source_paths(params),
             system="",
             prompt=prompt,
             tools=tools,
