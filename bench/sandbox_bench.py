@@ -1,7 +1,9 @@
-"""Sandbox benchmark: kernel start, call round-trip, interrupt latency, tool overhead.
+"""Sandbox benchmark: kernel start, call round-trip, interrupt latency, tool overhead,
+for the ``local`` and ``bwrap`` backends side by side in one run (with the ratio).
 
 Run: ``python bench/sandbox_bench.py [--calls 200] [--starts 5] [--interrupts 10]``.
-Prints figures (and the targets); it does not pass or fail.
+Prints figures (and the targets); it does not pass or fail. The bwrap column is left
+out, with the reason, where bubblewrap cannot run.
 
 Targets: start <= 1.5 s, round-trip <= 10 ms median, interrupt <= 200 ms median.
 """
@@ -9,6 +11,7 @@ Targets: start <= 1.5 s, round-trip <= 10 ms median, interrupt <= 200 ms median.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import threading
@@ -19,6 +22,7 @@ from agentdeck.engine.bus import EventBus
 from agentdeck.engine.events import Event
 from agentdeck.engine.log import RunDir
 from agentdeck.engine.sandbox import Sandbox, python_expression_tool
+from agentdeck.engine.sandbox.isolation import Backend, BwrapBackend, LocalBackend, bwrap_problem
 from agentdeck.engine.tools import ToolContext
 
 
@@ -31,11 +35,11 @@ def ms(x: float) -> str:
     return f"{x * 1000:8.2f} ms"
 
 
-def bench_start(root: Path, n: int, startup_code: str) -> list[float]:
+def bench_start(root: Path, n: int, startup_code: str, backend: Backend) -> list[float]:
     times = []
     for i in range(n):
-        rd = RunDir.create(root, f"start-{len(startup_code)}-{i}")
-        box = Sandbox.for_run(rd, startup_code=startup_code)
+        rd = RunDir.create(root, f"start-{backend.name}-{len(startup_code)}-{i}")
+        box = Sandbox.for_run(rd, startup_code=startup_code, backend=backend)
         t0 = time.perf_counter()
         box.start()
         times.append(time.perf_counter() - t0)
@@ -119,6 +123,41 @@ def bench_output(box: Sandbox, rd: RunDir, mb: int) -> tuple[float, float]:
     return raw, time.perf_counter() - t0
 
 
+def measure(root: Path, backend: Backend, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Every figure for one backend (medians and maxima are taken by the caller)."""
+    out: dict[str, list[float]] = {}
+    out["start (bare)"] = bench_start(root, args.starts, "", backend)
+    out["start (+import numpy)"] = bench_start(root, args.starts, "import numpy as np", backend)
+    rd = RunDir.create(root, f"main-{backend.name}")
+    with Sandbox.for_run(rd, backend=backend, startup_code="import numpy as np") as box:
+        for label, code in (
+            ("round-trip 'x = 1'", "x = 1"),
+            ("round-trip print('hi')", "print('hi')"),
+        ):
+            out[label] = bench_roundtrip(box, args.calls, code)
+        for label, code in (
+            ("interrupt (busy loop)", "while True: pass"),
+            ("interrupt (time.sleep)", "import time\ntime.sleep(60)"),
+        ):
+            out[label] = bench_interrupt(box, args.interrupts, code)
+        out["time limit overshoot"] = bench_timeout(box, max(3, args.interrupts // 2))
+        raw, handled = bench_tool(box, rd, max(50, args.calls // 2))
+        out["tool handler overhead"] = [
+            h - r for h, r in zip(sorted(handled), sorted(raw), strict=True)
+        ]
+        _raw_s, tool_s = bench_output(box, rd, args.output_mb)
+        out[f"{args.output_mb} MB of output through the tool"] = [tool_s]
+    return out
+
+
+TARGETS = {
+    "start (bare)": "<= 1500 ms",
+    "round-trip 'x = 1'": "<= 10 ms",
+    "interrupt (busy loop)": "<= 200 ms",
+    "interrupt (time.sleep)": "<= 200 ms",
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=200)
@@ -127,56 +166,39 @@ def main() -> None:
     ap.add_argument("--output-mb", type=int, default=50)
     args = ap.parse_args()
 
+    backends: list[Backend] = [LocalBackend()]
+    problem = bwrap_problem()
+    if problem is None:
+        backends.append(BwrapBackend(shutil.which("bwrap") or "bwrap"))
+    else:
+        print(f"bwrap column left out: {problem}")
     with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
-        root = Path(tmp)
-        bare = bench_start(root, args.starts, "")
-        with_np = bench_start(root, args.starts, "import numpy as np")
+        results = {b.name: measure(Path(tmp), b, args) for b in backends}
+    names = [b.name for b in backends]
+    print(
+        f"{'median (max)':<34}"
+        + "".join(f"{n:>22}" for n in names)
+        + ("        bwrap/local" if len(names) == 2 else "")
+        + "   target"
+    )
+    for label in results["local"]:
+        cells = []
+        for n in names:
+            v = results[n][label]
+            cells.append(f"{ms(statistics.median(v))} ({max(v) * 1000:6.1f})")
+        ratio = ""
+        if len(names) == 2:
+            a, b = (
+                statistics.median(results["local"][label]),
+                statistics.median(results["bwrap"][label]),
+            )
+            ratio = f"{b / a:14.2f}x" if a > 0 else f"{'-':>15}"
         print(
-            f"kernel start (bare)           median {ms(statistics.median(bare))}"
-            f"   max {ms(max(bare))}   target <= 1500 ms"
+            f"{label:<34}"
+            + "".join(f"{c:>22}" for c in cells)
+            + ratio
+            + f"   {TARGETS.get(label, '')}"
         )
-        print(
-            f"kernel start (+import numpy)  median {ms(statistics.median(with_np))}"
-            f"   max {ms(max(with_np))}"
-        )
-
-        rd = RunDir.create(root, "main")
-        with Sandbox.for_run(rd, startup_code="import numpy as np") as box:
-            for label, code in (
-                ("round-trip 'x = 1'", "x = 1"),
-                ("round-trip '1 + 1'", "1 + 1"),
-                ("round-trip print('hi')", "print('hi')"),
-            ):
-                rt = bench_roundtrip(box, args.calls, code)
-                print(
-                    f"{label:<30}median {ms(statistics.median(rt))}   p95 {ms(pct(rt, 0.95))}"
-                    f"   (n={len(rt)})   target <= 10 ms median"
-                )
-            for label, code in (
-                ("interrupt (busy loop)", "while True: pass"),
-                ("interrupt (time.sleep)", "import time\ntime.sleep(60)"),
-            ):
-                il = bench_interrupt(box, args.interrupts, code)
-                print(
-                    f"{label:<30}median {ms(statistics.median(il))}   max {ms(max(il))}"
-                    f"   (n={len(il)})   target <= 200 ms median"
-                )
-            ov = bench_timeout(box, max(3, args.interrupts // 2))
-            print(
-                f"{'time limit overshoot':<30}median {ms(statistics.median(ov))}"
-                f"   max {ms(max(ov))}"
-            )
-            raw, handled = bench_tool(box, rd, max(50, args.calls // 2))
-            print(
-                f"{'tool handler vs raw execute':<30}median {ms(statistics.median(handled))}"
-                f" vs {ms(statistics.median(raw))}"
-                f"   overhead {ms(statistics.median(handled) - statistics.median(raw))}"
-            )
-            raw_s, tool_s = bench_output(box, rd, args.output_mb)
-            print(
-                f"{args.output_mb} MB of output              raw {raw_s:6.2f} s"
-                f" ({args.output_mb / raw_s:6.1f} MB/s)   through the tool {tool_s:6.2f} s"
-            )
 
 
 if __name__ == "__main__":

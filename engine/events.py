@@ -482,6 +482,10 @@ def decode_event(raw: bytes | str) -> Event:
         raise _translate(msg, _type_of(raw)) from None
     except msgspec.DecodeError as e:
         raise EventError(f"not valid JSON ({e})") from None
+    except RecursionError:
+        raise EventError(
+            "nested too deeply to be an event (JSON deeper than ~1000 levels)"
+        ) from None
     data = raw.encode() if isinstance(raw, str) else raw
     if b'"t"' not in data:  # seq and t default to -1 / 0.0 for constructing, not in a log
         raise EventError("expected unix seconds (a number), got nothing", field="t", type=ev.TYPE)

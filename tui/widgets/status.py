@@ -19,6 +19,8 @@ class StatusInfo:
     playing: bool = False
     speed: float = 1.0
     following: bool = False
+    #: The log's seal status ("sealed", "tampered", ...), None when not checked.
+    seal: str | None = None
 
 
 class StatusBar(Widget):
@@ -82,6 +84,18 @@ class StatusBar(Widget):
             elapsed = state.elapsed()
             if elapsed is not None:
                 parts.append((4, Text(fmt.duration(elapsed))))
+            sandbox = h.limits.get("sandbox") if isinstance(h.limits, dict) else None
+            if isinstance(sandbox, dict) and sandbox.get("isolated") is False:
+                parts.append((8, Text("⚠ not isolated", style=self._s("warn"))))
+        if info.seal is not None and info.seal != "unsealed":
+            style = {"sealed": "done", "tampered": "failed"}.get(info.seal, "warn")
+            label = {
+                "sealed": "✓ sealed",
+                "tampered": "✗ TAMPERED",
+                "foreign": "? sealed elsewhere",
+                "open": "… unsealed yet",
+            }.get(info.seal, info.seal)
+            parts.append((9 if info.seal == "tampered" else 2, Text(label, style=self._s(style))))
         parts.append((7, self._state_text(state, info, width)))
         g = state.grade
         if g is not None:
