@@ -150,18 +150,18 @@ async def bench_replay(path: Path, steps: int) -> None:
         for ch in "NameError":
             await key(app, ch, lambda: True)
         t = time.perf_counter()
-        await key(app, "enter", lambda: not run.search_done)
-        await wait(lambda: bool(run.matches))
+        await key(app, "enter", lambda: not run.search.done)
+        await wait(lambda: bool(run.search.matches))
         t_first = time.perf_counter() - t
         keys_during = []
-        while not run.search_done:
+        while not run.search.done:
             before = view.cursor
             keys_during.append(await key(app, "j", lambda b=before: view.cursor != b))
             await asyncio.sleep(0.05)
         t_all = time.perf_counter() - t
         print(
             f"search all {steps:,} steps for 'NameError': first match {ms(t_first)}, "
-            f"all {len(run.matches):,} matches in {t_all:.1f} s (a worker thread); "
+            f"all {len(run.search.matches):,} matches in {t_all:.1f} s (a worker thread); "
             f"j during the search: median {ms(statistics.median(keys_during or [0]))}, "
             f"max {ms(max(keys_during or [0]))}"
         )

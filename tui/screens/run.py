@@ -26,15 +26,17 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError, exit_code
 from agentdeck.engine.events import EventError, ModelDelta, RunEnd, ToolCall, ToolOutputChunk
 from agentdeck.engine.log import LogError, RunLog, StepRecord
 from agentdeck.tui import format as fmt
 from agentdeck.tui.gcutil import freeze_heap
-from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError, exit_code
 from agentdeck.tui.live import LiveBuffer, StreamText
+from agentdeck.tui.playback import PlaybackController
 from agentdeck.tui.runstate import Changed, Phase, RunState
 from agentdeck.tui.screens.dialogs import ConfirmScreen, FullTextScreen, JumpScreen
-from agentdeck.tui.stepdata import read_step, step_search_text
+from agentdeck.tui.search import SearchController
+from agentdeck.tui.stepdata import read_step
 from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.theme import palette, syntax_theme
 from agentdeck.tui.widgets.detail import StepDetail, render_step
@@ -46,11 +48,6 @@ from agentdeck.tui.widgets.steps import StepsPane, StepsView
 from agentdeck.tui.widgets.tokens import TokensPane, render_tokens
 from agentdeck.tui.widgets.virtual_list import VirtualList
 
-SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-#: A recorded pause longer than this is shortened to it when playing back.
-MAX_GAP_S = 10.0
-#: Seconds a step takes at 1x when the log has no timing (imported markdown).
-FIXED_PACE_S = 1.0
 #: Event types folded into RunState when loading a log (tool outputs are not needed).
 STATE_TYPES = frozenset(
     {
@@ -98,14 +95,6 @@ class RunScreen(Screen):
         upto: int
 
     @dataclass
-    class SearchProgress(Message):
-        query: str
-        matches: list[int]
-        scanned: int
-        total: int
-        done: bool
-
-    @dataclass
     class RunJoined(Message):
         stopped: bool
 
@@ -130,19 +119,16 @@ class RunScreen(Screen):
             self.state.apply(log.header)
         self.index = StepIndex(log, self.state, live=mode == "live")
         self.following = mode in ("live", "follow")
-        self.playing = False
-        self.speed_i = SPEEDS.index(1.0)
-        self.matches: list[int] = []
-        self.query_text = ""
-        self.search_done = True
-        self._first_hit_pending = False
+        self.playback = PlaybackController(
+            self, self.index, lambda: self.steps, self._playback_changed
+        )
+        self.search = SearchController(self)
         self.state_ready = mode == "live"
         self.loaded_upto = 0
         self.quitting = False
         self.exit_code: int | None = None
         self._dirty = Changed.NONE
         self._detail_timer: Timer | None = None
-        self._play_timer: Timer | None = None
         self._last_detail_refresh = 0.0
         self._moving = False
 
@@ -413,23 +399,24 @@ class RunScreen(Screen):
         info = StatusInfo(
             self.mode,
             step=step,
-            playing=self.playing,
-            speed=SPEEDS[self.speed_i],
+            playing=self.playback.playing,
+            speed=self.playback.speed,
             following=self.following,
         )
         self.query_one(StatusBar).show(self.state, info)
 
     def _update_scrubber(self) -> None:
         label = ""
-        if self.matches:
-            label = f"· {len(self.matches)} match{'es' if len(self.matches) != 1 else ''}"
+        matches = self.search.matches
+        if matches:
+            label = f"· {len(matches)} match{'es' if len(matches) != 1 else ''}"
         if self.following and self.mode != "replay":
             label += " · following"
         self.query_one(Scrubber).set_position(
             self.steps.cursor,
             self.index.count,
-            playing=self.playing,
-            speed=SPEEDS[self.speed_i],
+            playing=self.playback.playing,
+            speed=self.playback.speed,
             label=label,
         )
 
@@ -578,59 +565,19 @@ class RunScreen(Screen):
                 "Playback is for finished runs; press f to follow the newest step.", timeout=3
             )
             return
-        self.playing = not self.playing
-        if self.playing:
+        if self.playback.toggle():
             self.following = False
-            if self.steps.cursor >= self.index.count - 1:
-                self.steps.move_to(0)
-            self._schedule_play()
-        elif self._play_timer is not None:
-            self._play_timer.stop()
-            self._play_timer = None
+        self._playback_changed()
+
+    def _playback_changed(self) -> None:
         self._render_status()
         self._update_scrubber()
-
-    def play_delay(self, index: int) -> float:
-        """Seconds to stay on the step at ``index`` at the current speed."""
-        speed = SPEEDS[self.speed_i]
-        if self.runlog is not None and self.runlog.format == "markdown":
-            return FIXED_PACE_S / speed
-        s = self.index.summary(index)
-        d = s.duration_s
-        if not d:
-            return FIXED_PACE_S / speed
-        return min(d, MAX_GAP_S) / speed
-
-    def _schedule_play(self) -> None:
-        if self._play_timer is not None:
-            self._play_timer.stop()
-        self._play_timer = self.set_timer(self.play_delay(self.steps.cursor), self._play_tick)
-
-    def _play_tick(self) -> None:
-        self._play_timer = None
-        if not self.playing:
-            return
-        if self.steps.cursor >= self.index.count - 1:
-            self.playing = False
-            self._render_status()
-            self._update_scrubber()
-            return
-        self.steps.move_to(self.steps.cursor + 1, center=True)
-        self._schedule_play()
 
     def action_faster(self) -> None:
-        self.speed_i = min(len(SPEEDS) - 1, self.speed_i + 1)
-        self._speed_changed()
+        self.playback.faster()
 
     def action_slower(self) -> None:
-        self.speed_i = max(0, self.speed_i - 1)
-        self._speed_changed()
-
-    def _speed_changed(self) -> None:
-        if self.playing:
-            self._schedule_play()
-        self._render_status()
-        self._update_scrubber()
+        self.playback.slower()
 
     def action_jump(self) -> None:
         steps = self.index.log_steps
@@ -690,53 +637,18 @@ class RunScreen(Screen):
         query = event.value.strip()
         if not query or self.runlog is None:
             return
-        self.query_text = query
-        self.matches = []
         self.steps.matches = set()
-        self._first_hit_pending = True
-        self.search_done = False
-        self._search(self.runlog, self.index, query, self.steps.cursor, self.index.count)
+        self.search.start(self.runlog, self.index, query, self.steps.cursor)
 
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def _search(self, log: RunLog, index: StepIndex, query: str, start: int, count: int) -> None:
-        worker = get_current_worker()
-        needle = query.lower()
-        found: list[int] = []
-        order = list(range(start, count)) + list(range(0, start))
-        last_post = time.monotonic()
-        for k, i in enumerate(order):
-            if worker.is_cancelled:
-                return
-            if not index.in_log(i):
-                continue
-            step = index.step_at(i)
-            try:
-                rec = read_step(log, step)
-            except (EventError, KeyError, IndexError):
-                continue
-            if needle in step_search_text(rec).lower():
-                found.append(step)
-                if len(found) == 1:
-                    self.post_message(self.SearchProgress(query, [step], k + 1, count, False))
-            if time.monotonic() - last_post > 0.25:
-                last_post = time.monotonic()
-                self.post_message(self.SearchProgress(query, sorted(found), k + 1, count, False))
-        self.post_message(self.SearchProgress(query, sorted(found), count, count, True))
-
-    @on(SearchProgress)
-    def _search_progress(self, msg: SearchProgress) -> None:
-        if msg.query != self.query_text:
+    @on(SearchController.Progress)
+    def _search_progress(self, msg: SearchController.Progress) -> None:
+        if not self.search.update(msg):
             return
-        self.matches = msg.matches
         self.steps.matches = set(msg.matches)
         self.steps.invalidate()
-        if msg.matches and self._first_hit_pending:
-            self._first_hit_pending = False
-            cur = self._selected_step()
-            if cur not in self.steps.matches:
-                self.action_next_match()
+        if self.search.take_first_hit() and self._selected_step() not in self.steps.matches:
+            self.action_next_match()
         if msg.done:
-            self.search_done = True
             n = len(msg.matches)
             self.notify(
                 f"{n} step{'s' if n != 1 else ''} match {msg.query!r}"
@@ -752,17 +664,11 @@ class RunScreen(Screen):
         self._goto_match(-1)
 
     def _goto_match(self, direction: int) -> None:
-        if not self.matches:
-            if self.query_text:
-                self.notify(f"no matches for {self.query_text!r}", timeout=2)
+        step = self.search.target(self._selected_step(), direction)
+        if step is None:
+            if self.search.query:
+                self.notify(f"no matches for {self.search.query!r}", timeout=2)
             return
-        cur = self._selected_step() or 0
-        if direction > 0:
-            i = bisect.bisect_right(self.matches, cur)
-            step = self.matches[i % len(self.matches)]
-        else:
-            i = bisect.bisect_left(self.matches, cur) - 1
-            step = self.matches[i % len(self.matches)]
         self.jump_to_step(step)
 
     # -- quitting -----------------------------------------------------------------------------
