@@ -239,6 +239,13 @@ def test_read_step_skips_output_chunks_unless_asked() -> None:
     assert plain.calls[0].chunks == []
     assert len(full.calls[0].chunks) > 40
     assert full.calls[0].streamed_text == plain.calls[0].result.output["result"]
+    # everything but the chunks is the same (the reader skips them by type code alone)
+    assert (plain.start, plain.response, plain.calls[0].result, plain.t_end) == (
+        full.start,
+        full.response,
+        full.calls[0].result,
+        full.t_end,
+    )
     s = summarize(plain)
     assert s.tools == ("python_expression",) and s.finished and s.duration_s == 2.0
     assert "epoch" in step_search_text(plain)

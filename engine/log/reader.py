@@ -74,6 +74,8 @@ _CODE_NAMES = {v: k for k, v in TYPE_CODES.items()}
 #: Run-level events that can sit between steps' lines but belong to no step.
 _NOT_IN_STEPS = frozenset({"run_start", "run_end", "grade"})
 _UNKNOWN = TYPE_CODES["?"]
+#: Any type code but ``tool_output_chunk``'s, to find a step's other lines at C speed.
+_NOT_CHUNK = re.compile(b"[^%c]" % TYPE_CODES["tool_output_chunk"])
 
 
 #: Step numbers and seqs beyond this are not believed (the index keeps them in int32).
@@ -336,14 +338,14 @@ class RunLog:
         while start < len(chunk):
             nl = chunk.index(b"\n", start)
             line = chunk[start : nl + 1]
-            m = _PREFIX.match(line)
-            if m:
+            lm = _PREFIX.match(line)
+            if lm:
                 self._add_line(
                     base + start,
                     len(line),
-                    m.group(2).decode(),
-                    _bounded(m.group(1)),
-                    _bounded(m.group(3)),
+                    lm.group(2).decode(),
+                    _bounded(lm.group(1)),
+                    _bounded(lm.group(3)),
                 )
             elif line.strip():
                 self._add_foreign_line(line, base + start)
@@ -372,13 +374,12 @@ class RunLog:
         idx = len(self._off)
         lineno = idx + 1
         code = TYPE_CODES.get(etype, _UNKNOWN)
-        if idx == 0 or self.header is None:
-            if etype != "run_start":
-                raise LogError(
-                    f"not an agentdeck log: the first event is {etype!r}, expected 'run_start'",
-                    path=self.name,
-                    line=lineno,
-                )
+        if (idx == 0 or self.header is None) and etype != "run_start":
+            raise LogError(
+                f"not an agentdeck log: the first event is {etype!r}, expected 'run_start'",
+                path=self.name,
+                line=lineno,
+            )
         if seq is not None and seq >= 0:
             if self._last_seq >= 0 and seq != self._last_seq + 1:
                 self.warnings.append(
@@ -488,9 +489,16 @@ class RunLog:
         rec = StepRecord(step=step)
         calls: dict[str, CallRecord] = {}
         last_t = None
-        for i in range(first, end):
+        if chunks:
+            lines: Iterable[int] = range(first, end)
+        else:
+            # a step in progress whose tool floods its output is mostly chunk lines: skip
+            # them without a Python loop over each
+            codes = self._type[first:end].tobytes()
+            lines = [first + m.start() for m in _NOT_CHUNK.finditer(codes)]
+        for i in lines:
             etype = _CODE_NAMES[self._type[i]]
-            if etype in _NOT_IN_STEPS or (etype == "tool_output_chunk" and not chunks):
+            if etype in _NOT_IN_STEPS:
                 continue
             if want is not None and etype not in want and etype != "step_start":
                 continue
