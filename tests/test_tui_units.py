@@ -172,6 +172,10 @@ def test_live_source_folds_the_log_and_takes_only_streamed_text_from_the_buffer(
     assert state is not None and source.log is None  # nothing written yet
     out = _OutputPane()
 
+    def poll() -> Changed:
+        """One round: the log indexed and folded, then the text drained before it shown."""
+        return source.poll(state, out) | source.poll(state, out)
+
     def call(step: int) -> ToolCall:
         return ToolCall(
             step=step, call_id=f"c{step}", name="python_expression", input={}, block_index=1
@@ -184,7 +188,7 @@ def test_live_source_folds_the_log_and_takes_only_streamed_text_from_the_buffer(
     emit(StepStart(step=1))
     emit(ModelDelta(step=1, block_index=0, text="hel"))
     emit(ModelDelta(step=1, block_index=0, text="lo"))
-    assert source.poll(state, out) & Changed.TEXT
+    assert poll() & Changed.TEXT
     assert source.log is not None and source.log.step_numbers == [1]
     assert state.header is not None and state.current_step == 1
     assert state.live_text == "hello" and state.phase == Phase.STREAMING
@@ -200,26 +204,38 @@ def test_live_source_folds_the_log_and_takes_only_streamed_text_from_the_buffer(
     emit(call(1))
     emit(chunk(1, "a\n"))
     emit(ModelDelta(step=1, block_index=0, text=" late"))  # after the response: stale
-    source.poll(state, out)
+    poll()
     assert state.phase == Phase.TOOL and state.live_text == "hello"
     assert out.titles == ["step 1 · python_expression"] and out.text == {"c1": "a\n"}
-    # within one poll: the rest of call 1, the next step and its call; the pane shows the
+    # within one round: the rest of call 1, the next step and its call; the pane shows the
     # newest call, and every piece of output once (from the buffer, not the log's chunks)
     emit(chunk(1, "b\n"))
     emit(ToolResult(step=1, call_id="c1", output="a\nb\n"))
     emit(StepStart(step=2))
     emit(call(2))
     emit(chunk(2, "x\n"))
-    source.poll(state, out)
+    poll()
     assert out.titles[-1] == "step 2 · python_expression"
     assert out.text == {"c1": "a\n", "c2": "x\n"}
-    assert state.totals.input_tokens == 10 and state.step_order == [1, 2]
+    # text that arrives after the log was read waits for the next round, which folds its
+    # step first (shown at once, it would be dropped as ahead of the log)
+    source.poll(state, out)  # the log
+    emit(ToolResult(step=2, call_id="c2", output="x\n"))
+    emit(StepStart(step=3))
+    emit(ModelDelta(step=3, block_index=0, text="third"))
+    source.poll(state, out)  # the text drained before: none
+    assert state.current_step == 2 and state.live_text == ""
+    poll()
+    assert state.current_step == 3 and state.live_text == "third"
+    assert state.totals.input_tokens == 10 and state.step_order == [1, 2, 3]
     # the step in progress is the log's last step: no row beyond the log's
     index = StepIndex(source.log, state, wall_clock=True)
-    assert index.count == 2 and index.is_finished(0) and not index.is_finished(1)
-    assert index.summary(1).tools == ("python_expression",) and not index.summary(1).finished
+    assert index.count == 3 and index.is_finished(1) and not index.is_finished(2)
+    emit(call(3))
+    poll()
+    assert index.summary(2).tools == ("python_expression",) and not index.summary(2).finished
     emit(RunEnd(status="completed"))
-    source.poll(state, out)
+    poll()
     assert state.finished and buffer.drain() == []
 
 

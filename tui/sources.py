@@ -9,18 +9,22 @@ folded from the log's lines (the status bar, tokens, metrics, grade):
   folded once in a worker, then ``RunLog.refresh()`` on a timer (4 Hz) and the
   new lines folded; the newest output chunks in the log go to the Output pane.
 - ``LiveSource``: a run this app started: a ``FollowSource`` on the run's own
-  ``events.jsonl`` (10 Hz, so a flood of output is indexed in small bites) plus
-  the ``LiveBuffer`` for what the log cannot give in time: the model's streamed
-  text (``ModelDelta``, never written) and the tools' output (``ToolOutputChunk``,
-  written, but faster than the log is polled: the Output pane is fed from the
-  buffer and the log's chunk lines are skipped). It holds the ``RunHandle``.
+  ``events.jsonl`` plus the ``LiveBuffer`` for what the log cannot give in
+  time: the model's streamed text (``ModelDelta``, never written) and the
+  tools' output (``ToolOutputChunk``, written, but faster than the log is
+  polled: the Output pane is fed from the buffer and the log's chunk lines are
+  skipped). It holds the ``RunHandle``.
 
 Ordering: the bus hands each event to the log writer first (a critical sink)
 and the writer flushes it, so whatever the buffer holds is already in the file.
-``LiveSource.poll`` drains the buffer *before* it refreshes the log, so the
-step and the tool call a piece of streamed text belongs to are always folded
-before the text is applied; text of a step or a call the log has moved past is
-dropped (the log and its response hold it).
+``LiveSource`` drains the buffer *before* it refreshes the log and applies the
+drained text after the fold, so the step and the tool call a piece of streamed
+text belongs to are always folded first; text of a step or a call the log has
+moved past is dropped (the log and its response hold it). Its polls alternate
+between the two halves of the work, each at 10 Hz: drain the buffer, then
+index and fold the log (a flood of output is indexed in small bites); then
+show the drained text. During a flood each half takes tens of milliseconds,
+and a key press should wait for one of them, not both.
 
 Sources never touch widgets except through ``OutputSink`` (the Output pane),
 and only from the UI thread (``poll``); ``load`` runs on a worker thread.
@@ -111,7 +115,8 @@ class RunSource(Protocol):
 
     def poll(self, state: RunState | None, output: OutputSink) -> Changed:
         """On the UI thread: take in what was added since the last call (index the log,
-        and unless ``state`` is None, still loading, fold it into ``state``)."""
+        and unless ``state`` is None, still loading, fold it into ``state``). A call
+        may do part of it (see ``LiveSource``); the next ones do the rest."""
         ...
 
 
@@ -247,7 +252,8 @@ class LiveSource(FollowSource):
     """A run this app started: its own log followed, plus the buffer's streamed text."""
 
     kind: SourceKind = "live"
-    poll_interval: float | None = 0.1
+    #: Polls alternate between the log and the streamed text: each at 10 Hz.
+    poll_interval: float | None = 0.05
     #: The Output pane is fed from the buffer, ahead of the log: skip the log's chunks.
     chunk_lines = 0
 
@@ -255,6 +261,8 @@ class LiveSource(FollowSource):
         super().__init__(None)
         self._run = run
         self.buffer = buffer
+        #: Text drained before the latest refresh of the log, to show at the next poll.
+        self._drained: list[StreamText] | None = None
 
     @property
     def run(self) -> RunHandle:
@@ -268,9 +276,11 @@ class LiveSource(FollowSource):
             return Changed.NONE
         if state is None:
             return super().poll(None, output)
-        items = self.buffer.drain()  # before the refresh: see the module's docstring
-        changed = super().poll(state, output)
-        return changed | self._apply_streams(items, state, output)
+        if self._drained is None:
+            self._drained = self.buffer.drain()  # before the refresh: see the module's docstring
+            return super().poll(state, output)
+        items, self._drained = self._drained, None
+        return self._apply_streams(items, state, output)
 
     def _open(self) -> bool:
         """Open the run's log once it exists (``LogError`` if it is not a log)."""

@@ -617,7 +617,11 @@ class RunScreen(Screen[None]):
 
     @on(RunJoined)
     def _run_joined(self, msg: RunJoined) -> None:
-        self._poll()  # the rest of the log, run_end included
+        # the rest of the log, run_end included (a live source takes two polls: its
+        # streamed text, then the log)
+        for _ in range(2):
+            if not self.state.finished and self.exit_code is None:
+                self._poll()
         if not msg.stopped:
             self.notify("The run did not stop within 120 s; quitting anyway.", severity="error")
             self.app.exit(EXIT_INFRA)
