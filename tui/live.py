@@ -8,8 +8,9 @@ sink: called on the engine thread, it only appends to a queue under a lock, and
 ignores every other event. The app drains it on a timer (about every 100 ms)
 and applies the whole batch at once. The text is coalesced as it arrives and
 only the newest ``max_chars`` of a stream are kept, so a tool printing gigabytes
-between two drains costs at most that much memory. ``LineRing`` turns streamed text into display lines, keeping
-the last ``max_lines`` (each cut to ``max_line_chars``).
+between two drains costs at most that much memory. ``LineRing`` turns streamed
+text into display lines, keeping the last ``max_lines`` (each cut to
+``max_line_chars``).
 """
 
 from __future__ import annotations
