@@ -234,9 +234,11 @@ def test_live_source_folds_the_log_and_takes_only_streamed_text_from_the_buffer(
     emit(call(3))
     poll()
     assert index.summary(2).tools == ("python_expression",) and not index.summary(2).finished
+    # the poll that folds run_end also shows all the text left (the run wrote nothing after)
+    emit(chunk(3, "y\n"))
     emit(RunEnd(status="completed"))
-    poll()
-    assert state.finished and buffer.drain() == []
+    source.poll(state, out)
+    assert state.finished and out.text["c3"] == "y\n" and buffer.drain() == []
 
 
 def test_context_window() -> None:

@@ -278,7 +278,13 @@ class LiveSource(FollowSource):
             return super().poll(None, output)
         if self._drained is None:
             self._drained = self.buffer.drain()  # before the refresh: see the module's docstring
-            return super().poll(state, output)
+            changed = super().poll(state, output)
+            if not state.finished:
+                return changed
+            # the log has run_end, so the bus delivered every earlier event: all the text
+            # is in the buffer now and its steps and calls are folded; show it with the end
+            items, self._drained = self._drained + self.buffer.drain(), None
+            return changed | self._apply_streams(items, state, output)
         items, self._drained = self._drained, None
         return self._apply_streams(items, state, output)
 
