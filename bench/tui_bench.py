@@ -88,7 +88,7 @@ async def bench_replay(path: Path, steps: int) -> None:
         await wait(lambda: isinstance(app.screen, RunScreen))
         run = app.screen
         assert isinstance(run, RunScreen)
-        await wait(lambda: getattr(run, "_detail_step", None) == 1 and run.steps.count > 0)
+        await wait(lambda: run.detail_step == 1 and run.steps.count > 0)
         t_paint = time.perf_counter() - t0
         await until(pilot, lambda: run.state_ready, timeout=120)
         t_state = time.perf_counter() - t0
@@ -121,7 +121,7 @@ async def bench_replay(path: Path, steps: int) -> None:
             await key(app, "colon", lambda: isinstance(app.screen, JumpScreen))
             for ch in str(n):
                 await key(app, ch, lambda: True)
-            await key(app, "enter", lambda n=n: getattr(run, "_detail_step", None) == n)
+            await key(app, "enter", lambda n=n: run.detail_step == n)
             e2e_t.append(time.perf_counter() - t)
         keys_t = []
         for i in range(20):
@@ -150,18 +150,18 @@ async def bench_replay(path: Path, steps: int) -> None:
         for ch in "NameError":
             await key(app, ch, lambda: True)
         t = time.perf_counter()
-        await key(app, "enter", lambda: not run.search_done)
-        await wait(lambda: bool(run.matches))
+        await key(app, "enter", lambda: not run.search.done)
+        await wait(lambda: bool(run.search.matches))
         t_first = time.perf_counter() - t
         keys_during = []
-        while not run.search_done:
+        while not run.search.done:
             before = view.cursor
             keys_during.append(await key(app, "j", lambda b=before: view.cursor != b))
             await asyncio.sleep(0.05)
         t_all = time.perf_counter() - t
         print(
             f"search all {steps:,} steps for 'NameError': first match {ms(t_first)}, "
-            f"all {len(run.matches):,} matches in {t_all:.1f} s (a worker thread); "
+            f"all {len(run.search.matches):,} matches in {t_all:.1f} s (a worker thread); "
             f"j during the search: median {ms(statistics.median(keys_during or [0]))}, "
             f"max {ms(max(keys_during or [0]))}"
         )
@@ -222,7 +222,7 @@ async def bench_live(flood_mb: int) -> None:
             print(
                 f"output pane during the flood: ring {kept[0]:,} lines (of {kept[1]:,} "
                 f"seen), Log widget {kept[2]:,} lines; the live buffer dropped "
-                f"{run.buffer.dropped_chars:,} chars the UI never had to draw"
+                f"{run.source.buffer.dropped_chars:,} chars the UI never had to draw"
             )
             print(
                 f"memory: {rss0:.0f} MB before the run, peak {peak:.0f} MB during "

@@ -3,8 +3,8 @@
 ``write_synthetic_log`` writes a deterministic, realistic JSONL log (python
 tool calls with training-loop output, metrics, a graded end) through the
 engine's own ``EventBus`` and ``LogWriter``. ``FakeRun`` is a stand-in for
-``agentdeck.engine.run.Run`` (it implements the ``RunHandle`` protocol): it plays such a run on a background thread,
-emitting every event (deltas and output chunks included) through a bus to the
+``agentdeck.engine.run.Run`` (it implements the ``RunHandle`` protocol, its ``result`` an
+engine ``RunResult``): it plays such a run on a background thread, emitting every event (deltas and output chunks included) through a bus to the
 given sinks while writing ``events.jsonl``, and honours ``stop()`` like the
 real runner: the running tool is interrupted and the run ends ``interrupted``.
 """
@@ -14,13 +14,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentdeck.engine.bus import EventBus
-from agentdeck.engine.errors import exit_code
 from agentdeck.engine.events import (
     Check,
     Event,
@@ -30,6 +29,7 @@ from agentdeck.engine.events import (
     ModelResponse,
     RunEnd,
     RunStart,
+    RunStatus,
     StepStart,
     ToolCall,
     ToolOutputChunk,
@@ -39,6 +39,7 @@ from agentdeck.engine.events import (
     WarningEvent,
 )
 from agentdeck.engine.log import LogWriter, RunDir
+from agentdeck.engine.run import RunResult
 
 T0 = 1_700_000_000.0
 PROMPT = (
@@ -338,22 +339,17 @@ class FakeRunConfig:
     run_id: str = "fake-run"
 
 
-@dataclass
-class FakeResult:
-    status: str
-    exit_code: int
-    grade: Grade | None
-
-
 class FakeRun:
     """Plays a scripted run on a thread; the same surface as ``agentdeck.engine.run.RunHandle``."""
 
-    def __init__(self, config: FakeRunConfig, sinks: list[Callable[[Event], None]] = ()) -> None:
+    def __init__(
+        self, config: FakeRunConfig, sinks: Sequence[Callable[[Event], None]] = ()
+    ) -> None:
         self.config = config
         self.run_dir = RunDir.create(config.log_dir, config.run_id)
         self._writer = LogWriter(self.run_dir.events)
         self.bus = EventBus([self._writer, *sinks])
-        self.result: FakeResult | None = None
+        self.result: RunResult | None = None
         self._stop = threading.Event()
         self._release = threading.Event()
         self.in_tool = threading.Event()
@@ -389,7 +385,8 @@ class FakeRun:
     def _run(self) -> None:
         cfg = self.config
         emit = self.bus.emit
-        status, grade = "completed", None
+        status: RunStatus = "completed"
+        grade: Grade | None = None
         try:
             emit(
                 RunStart(
@@ -472,10 +469,9 @@ class FakeRun:
             status = "error"
             emit(RunEnd(status="error", message=str(e)))
             raise
-        emit(RunEnd(status=status, totals=Totals(steps=step)))  # type: ignore[arg-type]
+        emit(RunEnd(status=status, totals=Totals(steps=step)))
         self._writer.close()
-        passed = bool(grade and grade.passed)
-        self.result = FakeResult(status, exit_code(status, passed), grade)
+        self.result = RunResult(status, self.run_dir, grade)
         self._done.set()
 
     def _tool(self, step: int, call_id: str) -> str | None:
@@ -510,7 +506,7 @@ class FakeRun:
         return None
 
 
-def start_fake_run(config: FakeRunConfig, sinks: list[Callable[[Event], None]] = ()) -> FakeRun:
+def start_fake_run(config: FakeRunConfig, sinks: Sequence[Callable[[Event], None]] = ()) -> FakeRun:
     """``agentdeck.engine.run.start_run``'s signature, for a FakeRun."""
     return FakeRun(config, list(sinks)).start()
 

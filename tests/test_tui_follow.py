@@ -44,7 +44,8 @@ async def test_follow_a_growing_log(tmp_path: Path) -> None:
                 f.flush()
                 count = run.steps.count
                 await until(
-                    pilot, lambda c=count: run.loaded_upto >= len(log) and run.steps.count >= c
+                    pilot,
+                    lambda c=count: run.source.folded_upto >= len(log) and run.steps.count >= c,
                 )
         await until(pilot, lambda: run.state.finished)
         assert run.steps.count == 10

@@ -10,9 +10,10 @@ from textual.widgets import Static
 
 from agentdeck.engine.log import RunLog
 from agentdeck.tui.app import AgentDeckApp
+from agentdeck.tui.playback import SPEEDS
 from agentdeck.tui.screens.dialogs import FullTextScreen, JumpScreen
 from agentdeck.tui.screens.help import HelpScreen
-from agentdeck.tui.screens.run import SPEEDS, RunScreen
+from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.detail import StepDetail
 from agentdeck.tui.widgets.output import ToolOutput
 from agentdeck.tui.widgets.scrubber import Scrubber
@@ -89,8 +90,8 @@ async def test_search_and_next_previous_match() -> None:
         await pilot.press("slash")
         assert app.focused is app.screen.query_one("#search")
         await pilot.press(*"predictions.npy", "enter")
-        await until(pilot, lambda: len(run.matches) > 0 and not run.workers)
-        matches = list(run.matches)
+        await until(pilot, lambda: len(run.search.matches) > 0 and not run.workers)
+        matches = list(run.search.matches)
         assert 20 in matches and 1 not in matches
         assert run._selected_step() == matches[0]
         await pilot.press("n")
@@ -100,8 +101,8 @@ async def test_search_and_next_previous_match() -> None:
         # a query nothing matches: no matches, cursor stays
         before = run.steps.cursor
         await pilot.press("slash", *"zzzqqq", "enter")
-        await until(pilot, lambda: run.query_text == "zzzqqq" and not run.workers)
-        assert run.matches == [] and run.steps.cursor == before
+        await until(pilot, lambda: run.search.query == "zzzqqq" and not run.workers)
+        assert run.search.matches == [] and run.steps.cursor == before
 
 
 async def test_help_lists_every_key() -> None:
@@ -139,22 +140,22 @@ async def test_play_pause_and_speed() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         run = screen_of(app)
         await until(pilot, lambda: run.state_ready)
-        assert SPEEDS[run.speed_i] == 1.0
+        assert run.playback.speed == 1.0
         await pilot.press("minus")
-        assert SPEEDS[run.speed_i] == 0.5
+        assert run.playback.speed == 0.5
         for _ in range(len(SPEEDS)):
             await pilot.press("plus")
-        assert SPEEDS[run.speed_i] == SPEEDS[-1]
+        assert run.playback.speed == SPEEDS[-1]
         # markdown logs have no timing: a fixed pace, 1 s a step at 1x
-        assert run.play_delay(0) == 1.0 / SPEEDS[-1]
-        while SPEEDS[run.speed_i] > 4.0:
+        assert run.playback.delay(0) == 1.0 / SPEEDS[-1]
+        while run.playback.speed > 4.0:
             await pilot.press("minus")
-        assert run.play_delay(0) == 0.25
+        assert run.playback.delay(0) == 0.25
         await pilot.press("space")
-        assert run.playing and "playing" in status_text(app)
+        assert run.playback.playing and "playing" in status_text(app)
         await until(pilot, lambda: run.steps.cursor >= 3)
         await pilot.press("space")
-        assert not run.playing
+        assert not run.playback.playing
         stopped_at = run.steps.cursor
         await pilot.pause(0.1)
         assert run.steps.cursor == stopped_at
@@ -162,7 +163,7 @@ async def test_play_pause_and_speed() -> None:
         for _ in range(4):
             await pilot.press("plus")
         await pilot.press("space")
-        await until(pilot, lambda: not run.playing, timeout=10)
+        await until(pilot, lambda: not run.playback.playing, timeout=10)
         assert run.steps.cursor == 19
 
 
@@ -172,9 +173,9 @@ async def test_recorded_timing_is_used_for_jsonl() -> None:
         run = screen_of(app)
         await until(pilot, lambda: run.state_ready)
         # step 1 of run_a lasts 2.0 s in the log (4 events, 0.5 s apart)
-        assert run.play_delay(0) == 2.0
+        assert run.playback.delay(0) == 2.0
         await pilot.press("plus")
-        assert run.play_delay(0) == 1.0
+        assert run.playback.delay(0) == 1.0
 
 
 async def test_jump_prompt_and_scrubber() -> None:

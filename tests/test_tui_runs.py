@@ -79,7 +79,7 @@ async def test_runs_list_sort_filter_open(tmp_path: Path) -> None:
         assert isinstance(app.screen, RunScreen)
         run = app.screen
         await until(pilot, lambda: run.state_ready)
-        assert run.steps.count == 10 and run.mode == "replay"
+        assert run.steps.count == 10 and run.source.kind == "replay"
         await pilot.press("escape")
         assert app.screen is runs
 

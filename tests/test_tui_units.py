@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 from agentdeck.engine.errors import exit_code
-from agentdeck.engine.events import ModelDelta, StepStart, ToolOutputChunk
+from agentdeck.engine.events import (
+    ModelDelta,
+    ModelResponse,
+    RunEnd,
+    RunStart,
+    StepStart,
+    ToolCall,
+    ToolOutputChunk,
+    ToolResult,
+    Usage,
+)
 from agentdeck.engine.log import RunLog
 from agentdeck.tui import format as fmt
 from agentdeck.tui.compare import align
@@ -17,11 +27,15 @@ from agentdeck.tui.keymap import KeymapError, load_keymap
 from agentdeck.tui.live import LineRing, LiveBuffer, StreamText
 from agentdeck.tui.runs import filter_runs, find_runs, read_run_info
 from agentdeck.tui.runstate import Changed, Phase, RunState, context_window
+from agentdeck.tui.sources import LiveSource
 from agentdeck.tui.stepdata import input_text, read_step, step_search_text, summarize
+from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.widgets.plot import Series, bar_chart, line_chart
 
 from doubles import (
     FIXTURE_SPECS,
+    FakeRun,
+    FakeRunConfig,
     SyntheticSpec,
     make_fixtures,
     synthetic_events,
@@ -62,14 +76,14 @@ def test_line_ring_carriage_return_rewinds_the_line() -> None:
 
 def test_live_buffer_coalesces_and_bounds_output() -> None:
     buf = LiveBuffer(max_chars=10_000)
-    buf(StepStart(step=1))
+    buf(StepStart(step=1))  # not live-only: the UI reads it from the log, the buffer drops it
     for _ in range(5000):  # 500 KB of output between two drains
         buf(ToolOutputChunk(step=1, call_id="c", stream="stdout", text="y" * 99 + "\n"))
     buf(ModelDelta(step=1, block_index=0, text="hel"))
     buf(ModelDelta(step=1, block_index=0, text="lo"))
     items = buf.drain()
-    assert isinstance(items[0], StepStart)
-    out, delta = items[1], items[2]
+    assert len(items) == 2
+    out, delta = items
     assert isinstance(out, StreamText) and out.kind == "output"
     assert out.chars <= 20_000 and out.dropped >= 480_000
     assert out.text.endswith("y\n")
@@ -129,6 +143,104 @@ def test_run_state_phases_follow_the_stream() -> None:
     assert summary.tools == ("python_expression",)
 
 
+class _OutputPane:
+    """Records what a source feeds the Output pane (the ``OutputSink`` surface)."""
+
+    def __init__(self) -> None:
+        self.call_id: str | None = None
+        self.titles: list[str] = []
+        self.text: dict[str, str] = {}
+
+    def start_call(self, call_id: str, title: str) -> None:
+        if call_id != self.call_id:
+            self.call_id = call_id
+            self.titles.append(title)
+
+    def feed(self, text: str, *, stream: str = "stdout", dropped: int = 0) -> None:
+        assert self.call_id is not None
+        self.text[self.call_id] = self.text.get(self.call_id, "") + text
+
+
+def test_live_source_folds_the_log_and_takes_only_streamed_text_from_the_buffer(
+    tmp_path: Path,
+) -> None:
+    buffer = LiveBuffer()
+    run = FakeRun(FakeRunConfig(log_dir=tmp_path), [buffer])  # not started: events by hand
+    emit = run.bus.emit
+    source = LiveSource(run, buffer)
+    state = source.load(lambda: False)
+    assert state is not None and source.log is None  # nothing written yet
+    out = _OutputPane()
+
+    def poll() -> Changed:
+        """One round: the log indexed and folded, then the text drained before it shown."""
+        return source.poll(state, out) | source.poll(state, out)
+
+    def call(step: int) -> ToolCall:
+        return ToolCall(
+            step=step, call_id=f"c{step}", name="python_expression", input={}, block_index=1
+        )
+
+    def chunk(step: int, text: str) -> ToolOutputChunk:
+        return ToolOutputChunk(step=step, call_id=f"c{step}", stream="stdout", text=text)
+
+    emit(RunStart(run_id="r", task="t", agent="a", max_steps=5, prompt="p"))
+    emit(StepStart(step=1))
+    emit(ModelDelta(step=1, block_index=0, text="hel"))
+    emit(ModelDelta(step=1, block_index=0, text="lo"))
+    assert poll() & Changed.TEXT
+    assert source.log is not None and source.log.step_numbers == [1]
+    assert state.header is not None and state.current_step == 1
+    assert state.live_text == "hello" and state.phase == Phase.STREAMING
+    emit(
+        ModelResponse(
+            step=1,
+            message_id="m1",
+            stop_reason="tool_use",
+            content=[{"type": "tool_use", "id": "c1", "name": "python_expression", "input": {}}],
+            usage=Usage(input_tokens=10, output_tokens=2),
+        )
+    )
+    emit(call(1))
+    emit(chunk(1, "a\n"))
+    emit(ModelDelta(step=1, block_index=0, text=" late"))  # after the response: stale
+    poll()
+    assert state.phase == Phase.TOOL and state.live_text == "hello"
+    assert out.titles == ["step 1 · python_expression"] and out.text == {"c1": "a\n"}
+    # within one round: the rest of call 1, the next step and its call; the pane shows the
+    # newest call, and every piece of output once (from the buffer, not the log's chunks)
+    emit(chunk(1, "b\n"))
+    emit(ToolResult(step=1, call_id="c1", output="a\nb\n"))
+    emit(StepStart(step=2))
+    emit(call(2))
+    emit(chunk(2, "x\n"))
+    poll()
+    assert out.titles[-1] == "step 2 · python_expression"
+    assert out.text == {"c1": "a\n", "c2": "x\n"}
+    # text that arrives after the log was read waits for the next round, which folds its
+    # step first (shown at once, it would be dropped as ahead of the log)
+    source.poll(state, out)  # the log
+    emit(ToolResult(step=2, call_id="c2", output="x\n"))
+    emit(StepStart(step=3))
+    emit(ModelDelta(step=3, block_index=0, text="third"))
+    source.poll(state, out)  # the text drained before: none
+    assert state.current_step == 2 and state.live_text == ""
+    poll()
+    assert state.current_step == 3 and state.live_text == "third"
+    assert state.totals.input_tokens == 10 and state.step_order == [1, 2, 3]
+    # the step in progress is the log's last step: no row beyond the log's
+    index = StepIndex(source.log, state, wall_clock=True)
+    assert index.count == 3 and index.is_finished(1) and not index.is_finished(2)
+    emit(call(3))
+    poll()
+    assert index.summary(2).tools == ("python_expression",) and not index.summary(2).finished
+    # the poll that folds run_end also shows all the text left (the run wrote nothing after)
+    emit(chunk(3, "y\n"))
+    emit(RunEnd(status="completed"))
+    source.poll(state, out)
+    assert state.finished and out.text["c3"] == "y\n" and buffer.drain() == []
+
+
 def test_context_window() -> None:
     assert context_window("claude-haiku-4-5") == 200_000
     assert context_window("gpt-x") is None
@@ -145,6 +257,13 @@ def test_read_step_skips_output_chunks_unless_asked() -> None:
     assert plain.calls[0].chunks == []
     assert len(full.calls[0].chunks) > 40
     assert full.calls[0].streamed_text == plain.calls[0].result.output["result"]
+    # everything but the chunks is the same (the reader skips them by type code alone)
+    assert (plain.start, plain.response, plain.calls[0].result, plain.t_end) == (
+        full.start,
+        full.response,
+        full.calls[0].result,
+        full.t_end,
+    )
     s = summarize(plain)
     assert s.tools == ("python_expression",) and s.finished and s.duration_s == 2.0
     assert "epoch" in step_search_text(plain)

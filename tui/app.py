@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from agentdeck.engine.log import LogError, RunLog
@@ -31,14 +31,14 @@ THEMES = ("textual-dark", "textual-light")
 class AgentDeckApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "agentdeck"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("T", "toggle_theme", "Dark/light", show=False, id="app.theme"),
     ]
 
     def __init__(
         self,
-        make_screen: Callable[[], Screen],
+        make_screen: Callable[[], Screen[Any]],
         *,
         keymap: dict[str, str] | None = None,
         theme: str = THEMES[0],
@@ -70,7 +70,7 @@ class AgentDeckApp(App[int]):
         from agentdeck.tui.screens.run import RunScreen
 
         for screen in reversed(self.screen_stack):
-            if isinstance(screen, RunScreen) and screen.mode == "live":
+            if isinstance(screen, RunScreen) and screen.source.run is not None:
                 screen.action_quit_run()
                 return
         self.exit(0)
@@ -97,8 +97,9 @@ def run_replay_app(path: Path, *, follow: bool = False) -> int:
     except LogError as e:
         print(f"agentdeck: {e}", file=sys.stderr)
         return 2
-    mode = "follow" if follow else "replay"
-    app = AgentDeckApp(lambda: RunScreen(log, mode=mode), keymap=_keymap_or_warn())
+    app = AgentDeckApp(
+        lambda: RunScreen(log, mode="follow" if follow else "replay"), keymap=_keymap_or_warn()
+    )
     code = app.run()
     log.close()
     return 0 if code is None else code
@@ -138,9 +139,7 @@ def make_live_app(
 
     buffer = LiveBuffer()
     handle = (start or _engine_start)(prepared, [buffer])
-    app = AgentDeckApp(
-        lambda: RunScreen(None, mode="live", handle=handle, buffer=buffer), keymap=keymap
-    )
+    app = AgentDeckApp(lambda: RunScreen(mode="live", handle=handle, buffer=buffer), keymap=keymap)
     return app, handle
 
 

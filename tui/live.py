@@ -1,12 +1,16 @@
-"""The hand-off from a run's engine thread to the UI, bounded in memory.
+"""The hand-off of a run's live-only events from its engine thread to the UI, bounded.
 
-``LiveBuffer`` is a bus sink: called on the engine thread, it only appends to
-a queue under a lock. The app drains it on a timer (about every 100 ms) and
-applies the whole batch at once. Streaming text (tool output chunks, model
-deltas) is coalesced as it arrives and only the newest ``max_chars`` of a
-stream are kept, so a tool printing gigabytes between two drains costs at most
-that much memory. ``LineRing`` turns streamed text into display lines, keeping
-the last ``max_lines`` (each cut to ``max_line_chars``).
+Everything else a live run shows is read from its log (``tui.sources.LiveSource``
+follows ``events.jsonl`` like ``replay --follow``); what the log cannot give in
+time comes through ``LiveBuffer``: model deltas (never written to the log) and
+tool output chunks (written, but faster than the log is polled). It is a bus
+sink: called on the engine thread, it only appends to a queue under a lock, and
+ignores every other event. The app drains it on a timer (about every 100 ms)
+and applies the whole batch at once. The text is coalesced as it arrives and
+only the newest ``max_chars`` of a stream are kept, so a tool printing gigabytes
+between two drains costs at most that much memory. ``LineRing`` turns streamed
+text into display lines, keeping the last ``max_lines`` (each cut to
+``max_line_chars``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ class StreamText:
 
     kind: str  # "output" or "delta"
     key: tuple[object, ...]  # (call_id, stream, step) or (step, block_index, kind)
+    #: The first event of the run of text: its fields (call, stream, step...) name it.
+    event: ToolOutputChunk | ModelDelta
     parts: list[str] = field(default_factory=list)
     chars: int = 0
     dropped: int = 0
@@ -33,35 +39,31 @@ class StreamText:
         return "".join(self.parts)
 
 
-Item = Event | StreamText
-
-
 class LiveBuffer:
-    """A thread-safe, bounded queue of events for the UI (use as a bus sink)."""
+    """A thread-safe, bounded queue of streamed text for the UI (use as a bus sink)."""
 
     def __init__(self, max_chars: int = 1 << 20) -> None:
         self.max_chars = max_chars
         self._lock = threading.Lock()
-        self._items: deque[Item] = deque()
+        self._items: deque[StreamText] = deque()
         self.dropped_chars = 0
         self.received = 0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ToolOutputChunk):
-            self._add_text("output", (event.call_id, event.stream, event.step), event.text)
+            self._add_text("output", (event.call_id, event.stream, event.step), event)
         elif isinstance(event, ModelDelta):
-            self._add_text("delta", (event.step, event.block_index, event.kind), event.text)
-        else:
-            with self._lock:
-                self._items.append(event)
-                self.received += 1
+            self._add_text("delta", (event.step, event.block_index, event.kind), event)
 
-    def _add_text(self, kind: str, key: tuple[object, ...], text: str) -> None:
+    def _add_text(
+        self, kind: str, key: tuple[object, ...], event: ToolOutputChunk | ModelDelta
+    ) -> None:
+        text = event.text
         with self._lock:
             self.received += 1
             last = self._items[-1] if self._items else None
-            if not (isinstance(last, StreamText) and last.kind == kind and last.key == key):
-                last = StreamText(kind, key)
+            if last is None or last.kind != kind or last.key != key:
+                last = StreamText(kind, key, event)
                 self._items.append(last)
             last.parts.append(text)
             last.chars += len(text)
@@ -73,7 +75,7 @@ class LiveBuffer:
                 last.dropped += cut
                 self.dropped_chars += cut
 
-    def drain(self) -> list[Item]:
+    def drain(self) -> list[StreamText]:
         with self._lock:
             items = list(self._items)
             self._items.clear()

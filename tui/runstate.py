@@ -1,9 +1,11 @@
 """RunState: what the run screen knows about a run, folded from its events.
 
-One reducer for every mode: a live run feeds it from the event bus, a followed
-or replayed log from the log's lines. It keeps only compact, per-step numbers
-(token usage, metric points, the current step's gist), never tool outputs, so
-its size does not depend on how much the tools printed.
+One reducer for every source, fed from the log's lines (a replayed log once, a
+followed log or a live run's own log as it grows) plus, for a live run, the
+model's streamed text (``ModelDelta``, which is never written to the log). It
+keeps only compact, per-step numbers (token usage, metric points, the gist of
+the step in progress), never tool outputs or step records (the log has those),
+so its size does not depend on how much the tools printed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from agentdeck.engine.events import (
     Usage,
     WarningEvent,
 )
-from agentdeck.engine.log import CallRecord, StepRecord
 from agentdeck.tui.stepdata import StepSummary, input_text
 
 #: Context windows by model-name prefix (tokens).
@@ -73,10 +74,10 @@ class Phase:
 class MetricSeries:
     name: str
     source: str = ""
-    xs: array = field(default_factory=lambda: array("d"))
-    ys: array = field(default_factory=lambda: array("d"))
+    xs: array[float] = field(default_factory=lambda: array("d"))
+    ys: array[float] = field(default_factory=lambda: array("d"))
     #: Step each point was logged in (-1: none).
-    steps: array = field(default_factory=lambda: array("i"))
+    steps: array[int] = field(default_factory=lambda: array("i"))
 
     def add(self, x: float, y: float, step: int | None) -> None:
         self.xs.append(x)
@@ -93,16 +94,18 @@ class MetricSeries:
 
 @dataclass
 class _LiveStep:
+    """The row of the step in progress, kept as its events are folded (O(1) to draw,
+    however many output lines the step's tool has written to the log)."""
+
     step: int
     t_start: float
     tools: list[str] = field(default_factory=list)
+    #: Set by the step's model response (None until it arrives).
     usage: Usage | None = None
     cost: float | None = None
     error: bool = False
     retried: bool = False
     gist: str = ""
-    #: The step so far (no output chunks), for the detail pane before the log has it.
-    record: StepRecord | None = None
 
 
 class RunState:
@@ -145,6 +148,11 @@ class RunState:
         if ev.t:
             self.last_t = ev.t if self.last_t is None else max(self.last_t, ev.t)
         if isinstance(ev, ModelDelta):
+            live = self.live
+            if live is None or ev.step != live.step or live.usage is not None:
+                # streamed text of a step whose response (or a later step) the log has
+                # already given: stale, the response holds the text now
+                return Changed.NONE
             if self.phase in (Phase.WAITING, Phase.RETRYING):
                 self.phase = Phase.STREAMING
                 self.phase_detail = ""
@@ -161,8 +169,6 @@ class RunState:
             return self._response(ev)
         if isinstance(ev, ToolCall):
             if self.live is not None and self.live.step == ev.step:
-                if self.live.record is not None:
-                    self.live.record.calls.append(CallRecord(ev))
                 self.live.tools.append(ev.name)
                 if not self.live.gist:
                     self.live.gist = _first_line(ev)
@@ -173,10 +179,6 @@ class RunState:
         if isinstance(ev, ToolResult):
             if self.live is not None and self.live.step == ev.step:
                 self.live.error = self.live.error or bool(ev.error)
-                if self.live.record is not None:
-                    for c in self.live.record.calls:
-                        if c.call.call_id == ev.call_id:
-                            c.result = ev
             if self.phase != Phase.STOPPING and self.end is None:
                 self.phase = Phase.WAITING
                 self.phase_detail = ""
@@ -194,15 +196,11 @@ class RunState:
             else:
                 x = float(len(series))
             series.add(x, float(ev.value), ev.step)
-            if self.live is not None and self.live.record is not None and ev.step == self.live.step:
-                self.live.record.metrics.append(ev)
             return Changed.METRICS
         if isinstance(ev, Grade):
             self.grade = ev
             return Changed.GRADE | Changed.STATUS | Changed.METRICS
         if isinstance(ev, WarningEvent):
-            if self.live is not None and self.live.record is not None:
-                self.live.record.warnings.append(ev)
             if ev.code == "retry":
                 self.phase = Phase.RETRYING
                 self.phase_detail = ev.message
@@ -215,8 +213,6 @@ class RunState:
             del self.errors[:-20]
             if self.live is not None:
                 self.live.error = True
-                if self.live.record is not None:
-                    self.live.record.errors.append(ev)
             return Changed.STATUS | Changed.STEPS
         if isinstance(ev, RunEnd):
             self.end = ev
@@ -235,9 +231,7 @@ class RunState:
             for arr in (self.u_in, self.u_out, self.u_cw, self.u_cr):
                 arr.append(0)
             self.u_cost.append(math.nan)
-        self.live = _LiveStep(
-            ev.step, ev.t, record=StepRecord(step=ev.step, start=ev, t_start=ev.t)
-        )
+        self.live = _LiveStep(ev.step, ev.t)
         self._live_text = []
         self._live_text_len = 0
         self.active_call = None
@@ -263,8 +257,6 @@ class RunState:
         if self.live is not None and self.live.step == ev.step:
             self.live.usage = u
             self.live.cost = ev.cost_usd
-            if self.live.record is not None:
-                self.live.record.response = ev
         if self.phase != Phase.STOPPING:
             uses_tools = any(b.get("type") == "tool_use" for b in ev.content)
             self.phase = Phase.TOOL if uses_tools else Phase.WAITING

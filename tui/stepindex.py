@@ -1,9 +1,12 @@
-"""StepIndex: the rows of the steps pane, from a RunLog plus the live RunState.
+"""StepIndex: the rows of the steps pane, one a step of a RunLog.
 
+The rows are the log's steps and nothing else: a step is in the log as soon as
+its ``step_start`` is written (the writer flushes per event), so the step in
+progress is simply the log's last step while the log has no ``run_end``.
 Finished steps are summarised from the log on demand (``read_step``, tool
-output chunks skipped) and kept in an LRU cache; the step still in progress
-is summarised from the stream (``RunState.live_summary``), so a live run's
-newest row moves without re-reading the log.
+output chunks skipped) and kept in an LRU cache; the step in progress is drawn
+from ``RunState.live_summary`` (folded from the same log lines, O(1) however
+much its tool prints), or read from the log while the state is still loading.
 """
 
 from __future__ import annotations
@@ -23,11 +26,18 @@ _ROW_TYPES = ("step_start", "model_response", "tool_call", "tool_result", "warni
 
 class StepIndex:
     def __init__(
-        self, log: RunLog | None, state: RunState, *, live: bool = False, cache_size: int = 4096
+        self,
+        log: RunLog | None,
+        state: RunState,
+        *,
+        wall_clock: bool = False,
+        cache_size: int = 4096,
     ) -> None:
         self.log = log
         self.state = state
-        self.live = live
+        #: The step in progress lasts until now (a run this app is watching live), not
+        #: until the log's last event (a log some other process may have stopped writing).
+        self.wall_clock = wall_clock
         self.log_ended = bool(log is not None and log.end is not None)
         #: Imported markdown logs carry no timing: durations are unknown, not 0.
         self.timed = log is None or log.format != "markdown"
@@ -49,27 +59,12 @@ class StepIndex:
     def log_steps(self) -> list[int]:
         return self.log.step_numbers if self.log is not None else []
 
-    def _extra(self) -> int | None:
-        cur = self.state.current_step
-        if not self.live or cur is None or self.state.finished:
-            return None
-        steps = self.log_steps
-        if steps and cur <= steps[-1]:
-            return None
-        return cur
-
     @property
     def count(self) -> int:
-        return len(self.log_steps) + (1 if self._extra() is not None else 0)
+        return len(self.log_steps)
 
     def step_at(self, index: int) -> int:
-        steps = self.log_steps
-        if index < len(steps):
-            return steps[index]
-        extra = self._extra()
-        if extra is None:
-            raise IndexError(index)
-        return extra
+        return self.log_steps[index]
 
     def index_of(self, step: int) -> int | None:
         steps = self.log_steps
@@ -78,10 +73,7 @@ class StepIndex:
         try:
             return steps.index(step)
         except ValueError:
-            return len(steps) if self._extra() == step else None
-
-    def in_log(self, index: int) -> bool:
-        return index < len(self.log_steps)
+            return None
 
     def is_finished(self, index: int) -> bool:
         steps = self.log_steps
@@ -101,12 +93,10 @@ class StepIndex:
             return cached
         live = self.state.live_summary(step)
         if live is not None:
-            if self.live and live.duration_s is not None:
-                live = _with_duration(live, time.time() - self.state.live.t_start)  # type: ignore[union-attr]
+            if self.wall_clock and self.state.live is not None:
+                live = replace(live, duration_s=max(0.0, time.time() - self.state.live.t_start))
             return live
-        if self.in_log(index):
-            return self._read(step, finished=False)
-        return StepSummary(step=step, finished=False)
+        return self._read(step, finished=False)
 
     def _read(self, step: int, *, finished: bool) -> StepSummary:
         assert self.log is not None
@@ -115,7 +105,3 @@ class StepIndex:
             return s if self.timed else replace(s, duration_s=None)
         except (EventError, KeyError, IndexError):
             return StepSummary(step=step, finished=finished, error=True, gist="(unreadable)")
-
-
-def _with_duration(s: StepSummary, d: float) -> StepSummary:
-    return replace(s, duration_s=max(0.0, d))

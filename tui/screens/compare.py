@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -19,7 +20,7 @@ from agentdeck.engine.log import RunLog
 from agentdeck.tui import format as fmt
 from agentdeck.tui.compare import Alignment, align
 from agentdeck.tui.runstate import RunState
-from agentdeck.tui.screens.run import STATE_TYPES
+from agentdeck.tui.sources import STATE_TYPES
 from agentdeck.tui.stepdata import StepSummary, read_step
 from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.theme import DEFAULT_PALETTE, palette, syntax_theme
@@ -173,9 +174,9 @@ class CompareView(VirtualList):
         return text
 
 
-class CompareScreen(Screen):
+class CompareScreen(Screen[None]):
     HELP_TITLE = "compare"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit", id="compare.quit"),
         Binding("escape", "back", "Back", id="compare.back"),
         Binding("d", "divergence", "Go to divergence", id="compare.divergence"),

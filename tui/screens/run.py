@@ -1,24 +1,26 @@
 """The run screen: one run, live, followed or replayed (the same screen for all three).
 
-Data flow (see docs/tui.md): a ``RunLog`` gives random access to steps (the
-steps pane, detail, search); a ``RunState`` folds the event stream for the
-status bar, tokens, metrics and grade. A live run feeds RunState from the
-event bus through a ``LiveBuffer`` drained every 100 ms, and follows its
-``events.jsonl`` for the step index; a followed log feeds both from the file
-(``RunLog.refresh`` at 4 Hz); a replay loads RunState once in a worker.
+Data flow (see docs/tui.md): the screen reads one ``RunSource``
+(``tui/sources.py``): a replayed log, a followed log or a live run, which is a
+followed log (the run's own ``events.jsonl``) plus the live-only streamed text.
+The source's ``RunLog`` gives random access to steps (the steps pane, detail,
+search); the ``RunState`` the source folds from the log's lines feeds the
+status bar, tokens, metrics and grade. The screen asks the source what it can
+do (follow, play back, stop a run), never which kind it is; playing back is
+``PlaybackController``'s, searching ``SearchController``'s.
 """
 
 from __future__ import annotations
 
 import bisect
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -27,14 +29,17 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError, exit_code
-from agentdeck.engine.events import EventError, ModelDelta, RunEnd, ToolCall, ToolOutputChunk
+from agentdeck.engine.events import RunEnd
 from agentdeck.engine.log import LogError, RunLog, StepRecord
 from agentdeck.tui import format as fmt
 from agentdeck.tui.gcutil import freeze_heap
-from agentdeck.tui.live import LiveBuffer, StreamText
+from agentdeck.tui.live import LiveBuffer
+from agentdeck.tui.playback import PlaybackController
 from agentdeck.tui.runstate import Changed, Phase, RunState
 from agentdeck.tui.screens.dialogs import ConfirmScreen, FullTextScreen, JumpScreen
-from agentdeck.tui.stepdata import read_step, step_search_text
+from agentdeck.tui.search import SearchController
+from agentdeck.tui.sources import RunSource, SourceKind, make_source
+from agentdeck.tui.stepdata import read_step
 from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.theme import palette, syntax_theme
 from agentdeck.tui.widgets.detail import StepDetail, render_step
@@ -46,33 +51,16 @@ from agentdeck.tui.widgets.steps import StepsPane, StepsView
 from agentdeck.tui.widgets.tokens import TokensPane, render_tokens
 from agentdeck.tui.widgets.virtual_list import VirtualList
 
-SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-#: A recorded pause longer than this is shortened to it when playing back.
-MAX_GAP_S = 10.0
-#: Seconds a step takes at 1x when the log has no timing (imported markdown).
-FIXED_PACE_S = 1.0
-#: Event types folded into RunState when loading a log (tool outputs are not needed).
-STATE_TYPES = frozenset(
-    {
-        "run_start",
-        "step_start",
-        "model_response",
-        "tool_call",
-        "tool_result",
-        "metric",
-        "grade",
-        "warning",
-        "error",
-        "run_end",
-    }
-)
-#: When following a log, at most this many output chunk lines are parsed per poll.
-FOLLOW_CHUNK_LINES = 200
+if TYPE_CHECKING:
+    from agentdeck.engine.run import RunHandle
+
+#: Seconds a stopped run may take to end before the app quits without it.
+JOIN_TIMEOUT_S = 120.0
 
 
-class RunScreen(Screen):
+class RunScreen(Screen[None]):
     HELP_TITLE = "run"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_run", "Quit", id="run.quit"),
         Binding("escape", "back", "Back", show=False, id="run.back"),
         Binding("f", "follow", "Follow", id="run.follow"),
@@ -95,15 +83,6 @@ class RunScreen(Screen):
     @dataclass
     class StateLoaded(Message):
         state: RunState
-        upto: int
-
-    @dataclass
-    class SearchProgress(Message):
-        query: str
-        matches: list[int]
-        scanned: int
-        total: int
-        done: bool
 
     @dataclass
     class RunJoined(Message):
@@ -111,40 +90,39 @@ class RunScreen(Screen):
 
     def __init__(
         self,
-        log: RunLog | None,
+        log: RunLog | None = None,
         *,
-        mode: str = "replay",
-        handle: Any = None,
+        mode: SourceKind = "replay",
+        handle: RunHandle | None = None,
         buffer: LiveBuffer | None = None,
         name: str | None = None,
     ) -> None:
+        """``mode`` "replay" or "follow" shows ``log``; "live" watches the run ``handle``
+        (started with ``buffer`` as a sink) and opens its log when it appears."""
         super().__init__(name=name)
-        if mode not in ("replay", "follow", "live"):
-            raise ValueError(f"mode must be replay, follow or live, not {mode!r}")
-        self.runlog = log
-        self.mode = mode
-        self.handle = handle
-        self.buffer = buffer
+        self.source: RunSource = make_source(log, mode=mode, run=handle, buffer=buffer)
         self.state = RunState()
         if log is not None and log.header is not None:
             self.state.apply(log.header)
-        self.index = StepIndex(log, self.state, live=mode == "live")
-        self.following = mode in ("live", "follow")
-        self.playing = False
-        self.speed_i = SPEEDS.index(1.0)
-        self.matches: list[int] = []
-        self.query_text = ""
-        self.search_done = True
-        self._first_hit_pending = False
-        self.state_ready = mode == "live"
-        self.loaded_upto = 0
+        # a run this app watches is running now: its step in progress lasts until now
+        self.index = StepIndex(log, self.state, wall_clock=self.source.run is not None)
+        self.following = self.source.growing
+        self.playback = PlaybackController(
+            self, self.index, lambda: self.steps, self._playback_changed
+        )
+        self.search = SearchController(self)
+        #: The state is folded from the log up to where the source's ``load`` stopped.
+        self.state_ready = False
         self.quitting = False
         self.exit_code: int | None = None
+        #: The step the detail pane shows, and whether it was finished when drawn.
+        self.detail_step: int | None = None
+        self._detail_finished = False
         self._dirty = Changed.NONE
         self._detail_timer: Timer | None = None
-        self._play_timer: Timer | None = None
         self._last_detail_refresh = 0.0
         self._moving = False
+        self._last_log_error = ""
 
     # -- layout ------------------------------------------------------------------------
 
@@ -185,14 +163,10 @@ class RunScreen(Screen):
         self._show_detail()
         self._dirty = Changed.ALL
         self._render_panes()
-        if self.runlog is not None and self.mode in ("replay", "follow"):
-            self._load_state(self.runlog, len(self.runlog))
-        if self.mode == "live":
-            self.set_interval(0.1, self._drain, name="drain")
-        if self.mode in ("live", "follow"):
-            # a live run's log is indexed at 10 Hz: the same bytes in smaller bites, so a
-            # tool printing megabytes never blocks a key press for long
-            self.set_interval(0.1 if self.mode == "live" else 0.25, self._poll_log, name="poll")
+        self._load_state(self.source)
+        interval = self.source.poll_interval
+        if interval is not None:
+            self.set_interval(interval, self._poll, name="poll")
             self.set_interval(1.0, self._tick, name="clock")
         self.set_interval(0.5, self._render_panes, name="panes")
 
@@ -202,149 +176,69 @@ class RunScreen(Screen):
         self._render_panes()
         self._show_detail(keep_scroll=True)
 
-    # -- loading state --------------------------------------------------------------------
+    # -- the source: loading, then polling ------------------------------------------------
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def _load_state(self, log: RunLog, upto: int) -> None:
-        state = RunState()
+    def _load_state(self, source: RunSource) -> None:
         worker = get_current_worker()
-        types = log.line_types(0, upto)
-        for i, etype in enumerate(types):
-            if etype not in STATE_TYPES:
-                continue
-            if worker.is_cancelled:
-                return
-            try:
-                state.apply(log.event_at(i))
-            except EventError as e:
-                log.warnings.append(str(e))
-        self.post_message(self.StateLoaded(state, upto))
+        state = source.load(lambda: worker.is_cancelled)
+        if state is not None:
+            self.post_message(self.StateLoaded(state))
 
     @on(StateLoaded)
     def _state_loaded(self, msg: StateLoaded) -> None:
         self.state = msg.state
         self.index.state = msg.state
-        self.loaded_upto = msg.upto
         self.state_ready = True
-        if self.mode == "follow":
-            self._fold_log_lines()
-        self.index.after_refresh()
-        self._after_change(Changed.ALL)
+        self._poll(Changed.ALL)  # fold what the log gained while loading
         freeze_heap()
 
-    # -- live and follow --------------------------------------------------------------------
-
-    def _drain(self) -> None:
-        """Apply everything the engine thread buffered since the last drain (live)."""
-        if self.buffer is None:
+    def _poll(self, changed: Changed = Changed.NONE) -> None:
+        """Take in what the source has added since the last call (the poll timer)."""
+        if self._start_failed():
             return
-        items = self.buffer.drain()
-        if not items:
+        log = self.source.log
+        lines = len(log) if log is not None else 0
+        steps, ended = self.index.count, self.index.log_ended
+        try:
+            changed |= self.source.poll(
+                self.state if self.state_ready else None, self.query_one(ToolOutput)
+            )
+        except LogError as e:
+            if str(e) != self._last_log_error:
+                self._last_log_error = str(e)
+                self.notify(str(e), severity="error")
             return
-        changed = Changed.NONE
-        output = self.query_one(ToolOutput)
-        for item in items:
-            if isinstance(item, StreamText):
-                if item.kind == "output":
-                    call_id, stream, step = item.key
-                    if output.call_id != call_id:
-                        output.start_call(str(call_id), f"step {step} · output")
-                    output.feed(item.text, stream=str(stream), dropped=item.dropped)
-                else:
-                    step, block, kind = item.key
-                    changed |= self.state.apply(
-                        ModelDelta(
-                            step=int(step),  # type: ignore[arg-type]
-                            block_index=int(block),  # type: ignore[arg-type]
-                            kind=kind,
-                            text=item.text,
-                        )
-                    )  # type: ignore[arg-type]
-                continue
-            changed |= self.state.apply(item)
-            if isinstance(item, ToolCall):
-                output.start_call(item.call_id, f"step {item.step} · {item.name}")
-        self._after_change(changed)
-
-    def _poll_log(self) -> None:
-        """Index what was appended to the log (a live run's own log, or a followed one)."""
-        if self.mode == "live" and self._start_failed():
+        log = self.source.log
+        if log is None:
+            self._after_change(changed)
             return
-        if self.runlog is None:
-            self._open_live_log()
-            return
-        steps_before, ended_before = len(self.runlog.step_numbers), self.index.log_ended
-        if not self.runlog.refresh():
-            return
-        self.index.after_refresh()
-        changed = Changed.NONE
-        if len(self.runlog.step_numbers) != steps_before or self.index.log_ended != ended_before:
+        if log is not self.index.log:
+            self.index.attach(log)
             changed |= Changed.STEPS
-        if self.mode == "follow" and self.state_ready:
-            changed |= self._fold_log_lines()
+        self.index.after_refresh()
+        if self.index.count != steps or self.index.log_ended != ended:
+            changed |= Changed.STEPS
         if changed:
             self._after_change(changed)
-        elif self.index.count:
+        elif len(log) != lines and self.index.count:
             self.steps.invalidate(self.index.count - 1)
 
     def _start_failed(self) -> bool:
         """A run that failed before its first event (bad input found in setup): exit
         with the message, as the headless run would (2 bad input, 3 otherwise)."""
-        error = getattr(self.handle, "error", None)
+        run = self.source.run
+        error = run.error if run is not None else None
         if error is None or self.state.header is not None or self.exit_code is not None:
             return False
         self.exit_code = EXIT_USAGE if isinstance(error, UserError) else EXIT_INFRA
         self.app.exit(self.exit_code, message=f"agentdeck: {error}")
         return True
 
-    def _open_live_log(self) -> None:
-        run_dir = getattr(self.handle, "run_dir", None)
-        if run_dir is None or not run_dir.events.exists():
-            return
-        try:
-            self.runlog = RunLog.open(run_dir.events, follow=True)
-        except LogError as e:
-            self.notify(str(e), severity="error")
-            return
-        self.index.attach(self.runlog)
-        self._after_change(Changed.STEPS)
-
-    def _fold_log_lines(self) -> Changed:
-        """Fold log lines added since the last call into RunState (follow mode)."""
-        assert self.runlog is not None
-        start, end = self.loaded_upto, len(self.runlog)
-        if start >= end:
-            return Changed.NONE
-        types = self.runlog.line_types(start, end)
-        chunk_lines = [i for i, t in enumerate(types) if t == "tool_output_chunk"]
-        keep_chunks = set(chunk_lines[-FOLLOW_CHUNK_LINES:])
-        changed = Changed.NONE
-        output = self.query_one(ToolOutput)
-        for i, etype in enumerate(types):
-            if etype == "tool_output_chunk" and i not in keep_chunks:
-                continue
-            if etype not in STATE_TYPES and etype != "tool_output_chunk":
-                continue
-            try:
-                ev = self.runlog.event_at(start + i)
-            except EventError as e:
-                self.runlog.warnings.append(str(e))
-                continue
-            if isinstance(ev, ToolOutputChunk):
-                if output.call_id != ev.call_id:
-                    output.start_call(ev.call_id, f"step {ev.step} · output")
-                output.feed(ev.text, stream=ev.stream)
-                continue
-            changed |= self.state.apply(ev)
-            if isinstance(ev, ToolCall):
-                output.start_call(ev.call_id, f"step {ev.step} · {ev.name}")
-        self.loaded_upto = end
-        return changed
-
     def _tick(self) -> None:
         if not self.state.finished:
             self._render_status()
-            if self.mode == "live" and self.index.count:
+            if self.index.wall_clock and self.index.count:
                 self.steps.invalidate(self.index.count - 1)
 
     def _after_change(self, changed: Changed) -> None:
@@ -386,10 +280,7 @@ class RunScreen(Screen):
         self._show_detail(keep_scroll=True)
 
     def _detail_is_current(self) -> bool:
-        return (
-            getattr(self, "_detail_finished", False) is True
-            and getattr(self, "_detail_step", None) == self._selected_step()
-        )
+        return self._detail_finished and self.detail_step == self._selected_step()
 
     # -- rendering ----------------------------------------------------------------------
 
@@ -403,33 +294,35 @@ class RunScreen(Screen):
 
     def _playhead_pos(self) -> int | None:
         """The state position (for tokens / metrics) of the selected step in a replay."""
-        if self.mode == "live" or (self.mode == "follow" and not self.state.finished):
+        if not self.source.replayable(self.state):
             return None
         step = self._selected_step()
         return None if step is None else self.state.position(step)
 
     def _render_status(self) -> None:
-        step = self._selected_step() if self.mode == "replay" else None
+        # a log that grows shows where the run is; a finished one where the playhead is
+        step = None if self.source.growing else self._selected_step()
         info = StatusInfo(
-            self.mode,
+            self.source.kind,
             step=step,
-            playing=self.playing,
-            speed=SPEEDS[self.speed_i],
+            playing=self.playback.playing,
+            speed=self.playback.speed,
             following=self.following,
         )
         self.query_one(StatusBar).show(self.state, info)
 
     def _update_scrubber(self) -> None:
         label = ""
-        if self.matches:
-            label = f"· {len(self.matches)} match{'es' if len(self.matches) != 1 else ''}"
-        if self.following and self.mode != "replay":
+        matches = self.search.matches
+        if matches:
+            label = f"· {len(matches)} match{'es' if len(matches) != 1 else ''}"
+        if self.following and self.source.growing:
             label += " · following"
         self.query_one(Scrubber).set_position(
             self.steps.cursor,
             self.index.count,
-            playing=self.playing,
-            speed=SPEEDS[self.speed_i],
+            playing=self.playback.playing,
+            speed=self.playback.speed,
             label=label,
         )
 
@@ -474,8 +367,12 @@ class RunScreen(Screen):
             return
         pos = min(self.steps.cursor, self.index.count - 1)
         finished = self.index.is_finished(pos)
-        keep = keep_scroll and getattr(self, "_detail_step", None) == step
-        rec = self._record(pos, step)
+        keep = keep_scroll and self.detail_step == step
+        rec = self._record(step)
+        if not finished:
+            # the step in progress: its duration is the row's (still running), not the
+            # time up to its last event
+            rec = replace(rec, t_end=None)
         live_text = (
             self.state.live_text if (not finished and self.state.current_step == step) else ""
         )
@@ -490,23 +387,16 @@ class RunScreen(Screen):
             ),
             keep_scroll=keep,
         )
-        self._detail_step, self._detail_finished = step, finished
-        if self.mode == "replay" or (self.state.finished and self.mode != "live"):
+        self.detail_step, self._detail_finished = step, finished
+        if self.source.replayable(self.state):
             self._show_step_output(rec)
 
-    def _record(self, pos: int, step: int, *, chunks: bool = False) -> StepRecord:
-        live = self.state.live
-        if (
-            not chunks
-            and live is not None
-            and live.step == step
-            and live.record is not None
-            and not self.index.is_finished(pos)
-        ):
-            return live.record  # the step in progress, as the stream has told it
-        if self.runlog is not None and self.index.in_log(pos):
+    def _record(self, step: int, *, chunks: bool = False) -> StepRecord:
+        """The step as the log has it so far (its output chunks only if asked)."""
+        log = self.source.log
+        if log is not None:
             try:
-                return read_step(self.runlog, step, chunks=chunks)
+                return read_step(log, step, chunks=chunks)
             except (KeyError, IndexError):
                 pass
         return StepRecord(step=step)
@@ -532,11 +422,11 @@ class RunScreen(Screen):
 
     @on(VirtualList.Highlighted, "#steps-view")
     def _highlighted(self, msg: VirtualList.Highlighted) -> None:
-        if not self._moving and self.mode != "replay":
+        if not self._moving and self.source.growing:
             self.following = msg.index >= self.index.count - 1
         self._schedule_detail()
         self._update_scrubber()
-        if self.mode == "replay":
+        if not self.source.growing:
             self._render_status()
         if self._playhead_pos() is not None:
             self._dirty |= Changed.TOKENS | Changed.METRICS
@@ -553,7 +443,8 @@ class RunScreen(Screen):
     # -- actions -------------------------------------------------------------------------------
 
     def action_follow(self) -> None:
-        self.following = not self.following if self.mode != "replay" else True
+        # a log that cannot grow has nothing to follow: f goes to its last step
+        self.following = not self.following if self.source.growing else True
         if self.following:
             self._move(self.index.count - 1)
             self.notify("following the newest step", timeout=2)
@@ -569,68 +460,28 @@ class RunScreen(Screen):
             self.steps.focus()
         elif not self.steps.has_focus:
             self.steps.focus()
-        elif len(self.app.screen_stack) > 2 and self.mode != "live":
+        elif len(self.app.screen_stack) > 2 and self.source.run is None:
             self.app.pop_screen()
 
     def action_play(self) -> None:
-        if self.mode == "live" or (self.mode == "follow" and not self.state.finished):
+        if not self.source.replayable(self.state):
             self.notify(
                 "Playback is for finished runs; press f to follow the newest step.", timeout=3
             )
             return
-        self.playing = not self.playing
-        if self.playing:
+        if self.playback.toggle():
             self.following = False
-            if self.steps.cursor >= self.index.count - 1:
-                self.steps.move_to(0)
-            self._schedule_play()
-        elif self._play_timer is not None:
-            self._play_timer.stop()
-            self._play_timer = None
+        self._playback_changed()
+
+    def _playback_changed(self) -> None:
         self._render_status()
         self._update_scrubber()
-
-    def play_delay(self, index: int) -> float:
-        """Seconds to stay on the step at ``index`` at the current speed."""
-        speed = SPEEDS[self.speed_i]
-        if self.runlog is not None and self.runlog.format == "markdown":
-            return FIXED_PACE_S / speed
-        s = self.index.summary(index)
-        d = s.duration_s
-        if not d:
-            return FIXED_PACE_S / speed
-        return min(d, MAX_GAP_S) / speed
-
-    def _schedule_play(self) -> None:
-        if self._play_timer is not None:
-            self._play_timer.stop()
-        self._play_timer = self.set_timer(self.play_delay(self.steps.cursor), self._play_tick)
-
-    def _play_tick(self) -> None:
-        self._play_timer = None
-        if not self.playing:
-            return
-        if self.steps.cursor >= self.index.count - 1:
-            self.playing = False
-            self._render_status()
-            self._update_scrubber()
-            return
-        self.steps.move_to(self.steps.cursor + 1, center=True)
-        self._schedule_play()
 
     def action_faster(self) -> None:
-        self.speed_i = min(len(SPEEDS) - 1, self.speed_i + 1)
-        self._speed_changed()
+        self.playback.faster()
 
     def action_slower(self) -> None:
-        self.speed_i = max(0, self.speed_i - 1)
-        self._speed_changed()
-
-    def _speed_changed(self) -> None:
-        if self.playing:
-            self._schedule_play()
-        self._render_status()
-        self._update_scrubber()
+        self.playback.slower()
 
     def action_jump(self) -> None:
         steps = self.index.log_steps
@@ -657,7 +508,7 @@ class RunScreen(Screen):
         step = self._selected_step()
         if step is None:
             return
-        rec = self._record(min(self.steps.cursor, self.index.count - 1), step, chunks=True)
+        rec = self._record(step, chunks=True)
         parts = []
         for c in rec.calls:
             parts.append(f"── tool call {c.call.block_index}: {c.call.name} ──")
@@ -688,55 +539,21 @@ class RunScreen(Screen):
         event.input.remove_class("-visible")
         self.steps.focus()
         query = event.value.strip()
-        if not query or self.runlog is None:
+        log = self.source.log
+        if not query or log is None:
             return
-        self.query_text = query
-        self.matches = []
         self.steps.matches = set()
-        self._first_hit_pending = True
-        self.search_done = False
-        self._search(self.runlog, self.index, query, self.steps.cursor, self.index.count)
+        self.search.start(log, self.index, query, self.steps.cursor)
 
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def _search(self, log: RunLog, index: StepIndex, query: str, start: int, count: int) -> None:
-        worker = get_current_worker()
-        needle = query.lower()
-        found: list[int] = []
-        order = list(range(start, count)) + list(range(0, start))
-        last_post = time.monotonic()
-        for k, i in enumerate(order):
-            if worker.is_cancelled:
-                return
-            if not index.in_log(i):
-                continue
-            step = index.step_at(i)
-            try:
-                rec = read_step(log, step)
-            except (EventError, KeyError, IndexError):
-                continue
-            if needle in step_search_text(rec).lower():
-                found.append(step)
-                if len(found) == 1:
-                    self.post_message(self.SearchProgress(query, [step], k + 1, count, False))
-            if time.monotonic() - last_post > 0.25:
-                last_post = time.monotonic()
-                self.post_message(self.SearchProgress(query, sorted(found), k + 1, count, False))
-        self.post_message(self.SearchProgress(query, sorted(found), count, count, True))
-
-    @on(SearchProgress)
-    def _search_progress(self, msg: SearchProgress) -> None:
-        if msg.query != self.query_text:
+    @on(SearchController.Progress)
+    def _search_progress(self, msg: SearchController.Progress) -> None:
+        if not self.search.update(msg):
             return
-        self.matches = msg.matches
         self.steps.matches = set(msg.matches)
         self.steps.invalidate()
-        if msg.matches and self._first_hit_pending:
-            self._first_hit_pending = False
-            cur = self._selected_step()
-            if cur not in self.steps.matches:
-                self.action_next_match()
+        if self.search.take_first_hit() and self._selected_step() not in self.steps.matches:
+            self.action_next_match()
         if msg.done:
-            self.search_done = True
             n = len(msg.matches)
             self.notify(
                 f"{n} step{'s' if n != 1 else ''} match {msg.query!r}"
@@ -752,23 +569,17 @@ class RunScreen(Screen):
         self._goto_match(-1)
 
     def _goto_match(self, direction: int) -> None:
-        if not self.matches:
-            if self.query_text:
-                self.notify(f"no matches for {self.query_text!r}", timeout=2)
+        step = self.search.target(self._selected_step(), direction)
+        if step is None:
+            if self.search.query:
+                self.notify(f"no matches for {self.search.query!r}", timeout=2)
             return
-        cur = self._selected_step() or 0
-        if direction > 0:
-            i = bisect.bisect_right(self.matches, cur)
-            step = self.matches[i % len(self.matches)]
-        else:
-            i = bisect.bisect_left(self.matches, cur) - 1
-            step = self.matches[i % len(self.matches)]
         self.jump_to_step(step)
 
     # -- quitting -----------------------------------------------------------------------------
 
     def action_quit_run(self) -> None:
-        if self.mode == "live" and self.handle is not None and not self.state.finished:
+        if self.source.run is not None and not self.state.finished:
             if self.quitting:
                 self.notify("Waiting for the run to stop…", timeout=2)
                 return
@@ -789,24 +600,31 @@ class RunScreen(Screen):
         self.app.exit(self.result_code())
 
     def stop_run(self) -> None:
+        run = self.source.run
+        if run is None:
+            return
         self.quitting = True
         self.state.phase = Phase.STOPPING
         self.state.phase_detail = ""
         self._render_status()
-        self.handle.stop()
-        self._join_run(self.handle)
+        run.stop()
+        self._join_run(run)
 
     @work(thread=True, exclusive=True, group="join", exit_on_error=False)
-    def _join_run(self, handle: Any) -> None:
-        stopped = bool(handle.join(120.0))
+    def _join_run(self, run: RunHandle) -> None:
+        stopped = run.join(JOIN_TIMEOUT_S)
         self.post_message(self.RunJoined(stopped))
 
     @on(RunJoined)
     def _run_joined(self, msg: RunJoined) -> None:
-        self._drain()
+        # the rest of the log, run_end included (a live source takes two polls: its
+        # streamed text, then the log)
+        for _ in range(2):
+            if not self.state.finished and self.exit_code is None:
+                self._poll()
         if not msg.stopped:
             self.notify("The run did not stop within 120 s; quitting anyway.", severity="error")
-            self.app.exit(3)
+            self.app.exit(EXIT_INFRA)
             return
         self._finish_quit()
 
@@ -816,10 +634,11 @@ class RunScreen(Screen):
             self.app.exit(self.exit_code)
 
     def result_code(self) -> int:
-        result = getattr(self.handle, "result", None)
-        code = getattr(result, "exit_code", None)
-        if isinstance(code, int):
-            return code
+        """The run's own exit code when this app ran it, else the log's."""
+        run = self.source.run
+        result = run.result if run is not None else None
+        if result is not None:
+            return result.exit_code
         end, grade = self.state.end, self.state.grade
         if end is None:
             return 1
