@@ -614,9 +614,12 @@ class RunLog:
         self._totals_cache = tot
         return tot
 
-    def seal(self) -> Verdict:
-        """Whether this log is the one the engine wrote (see ``agentdeck.engine.log.seal``)."""
-        if self._seal is None:
+    def seal(self, *, recheck: bool = False) -> Verdict:
+        """Whether this log is the one the engine wrote (see ``agentdeck.engine.log.seal``).
+
+        The verdict is kept; ``recheck`` computes it again (a followed run's writer
+        seals the log as it closes, just after ``run_end``)."""
+        if self._seal is None or recheck:
             if self.path is None or self.format != "jsonl" or self.header is None:
                 self._seal = Verdict("unsealed", "not a log file agentdeck wrote")
             else:

@@ -101,6 +101,7 @@ class RunScreen(Screen[None]):
         (started with ``buffer`` as a sink) and opens its log when it appears."""
         super().__init__(name=name)
         self.source: RunSource = make_source(log, mode=mode, run=handle, buffer=buffer)
+        self._seal: str | None = None
         self.state = RunState()
         if log is not None and log.header is not None:
             self.state.apply(log.header)
@@ -299,6 +300,15 @@ class RunScreen(Screen[None]):
         step = self._selected_step()
         return None if step is None else self.state.position(step)
 
+    def _seal_status(self) -> str | None:
+        """The log's seal once the run is over (checked again until the writer sealed it)."""
+        log = self.source.log
+        if log is None or not self.state.finished:
+            return None
+        if self._seal in (None, "open"):
+            self._seal = log.seal(recheck=True).status
+        return self._seal
+
     def _render_status(self) -> None:
         # a log that grows shows where the run is; a finished one where the playhead is
         step = None if self.source.growing else self._selected_step()
@@ -308,6 +318,7 @@ class RunScreen(Screen[None]):
             playing=self.playback.playing,
             speed=self.playback.speed,
             following=self.following,
+            seal=self._seal_status(),
         )
         self.query_one(StatusBar).show(self.state, info)
 
