@@ -21,8 +21,25 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+#: The log format this agentdeck writes. ``agentdeck.log/MAJOR[.MINOR]``: a reader takes
+#: every minor version of its major up to its own (a new minor only adds event types or
+#: optional fields); it refuses a newer one, or another major, with a message to upgrade.
+#: When the event model changes, bump the minor and add a fixture under tests/fixtures/.
 SCHEMA = "agentdeck.log/1"
 SCHEMA_PREFIX = "agentdeck.log/"
+
+
+def schema_version(schema: str) -> tuple[int, int] | None:
+    """(major, minor) of ``agentdeck.log/1`` or ``agentdeck.log/1.2``; None if malformed."""
+    if not schema.startswith(SCHEMA_PREFIX):
+        return None
+    head, _, minor = schema[len(SCHEMA_PREFIX) :].partition(".")
+    if not head.isdigit() or (minor and not minor.isdigit()):
+        return None
+    return int(head), int(minor or 0)
+
+
+SCHEMA_VERSION = schema_version(SCHEMA)
 
 RunStatus = Literal["completed", "max_steps_reached", "error", "interrupted", "limit_exceeded"]
 RUN_STATUSES: tuple[str, ...] = typing.get_args(RunStatus)
@@ -233,12 +250,15 @@ class RunStart(Event, tag="run_start", kw_only=True):
     started_at: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.schema.startswith(SCHEMA_PREFIX):
+        version = schema_version(self.schema)
+        if version is None:
             raise ValueError(f"schema: not an agentdeck log schema: {self.schema!r}")
-        if self.schema != SCHEMA:
+        assert SCHEMA_VERSION is not None
+        if version[0] != SCHEMA_VERSION[0] or version[1] > SCHEMA_VERSION[1]:
             raise ValueError(
                 f"schema: log schema {self.schema!r} is not supported by this agentdeck (it "
-                f"reads {SCHEMA!r}); upgrade agentdeck to read it"
+                f"reads agentdeck.log/{SCHEMA_VERSION[0]} up to {SCHEMA!r}); upgrade "
+                "agentdeck to read it"
             )
 
 
