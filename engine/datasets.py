@@ -72,9 +72,11 @@ def _print_progress(what: str, done: int, total: int | None) -> None:
     sys.stderr.flush()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None, *, prog: str = "python -m agentdeck.engine.datasets"
+) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m agentdeck.engine.datasets",
+        prog=prog,
         description="Pre-download agentdeck's data sets, or show where they are looked for.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -30,6 +30,7 @@ from agentdeck.engine.events import (
     ToolCall,
     ToolResult,
     Totals,
+    Usage,
     WarningEvent,
 )
 from agentdeck.engine.log import RunDir
@@ -96,6 +97,7 @@ class StepLoop:
         ]
         self.totals = Totals()
         self.t0 = time.time()
+        self._t0_mono = time.monotonic()
 
     # -- limits ---------------------------------------------------------------------------
 
@@ -119,6 +121,43 @@ class StepLoop:
             )
         return None
 
+    def _deadline(self) -> float | None:
+        """``time.monotonic()`` of the wall-time limit (None: no limit)."""
+        if self.limits.wall_time_s is None:
+            return None
+        return self._t0_mono + self.limits.wall_time_s
+
+    def _tool_time_limit(self) -> float:
+        """The tool's own limit, cut to what is left of the run's wall time, so that
+        ``--time-limit`` interrupts a running call instead of waiting for it."""
+        limit = self.limits.tool_time_limit_s
+        deadline = self._deadline()
+        if deadline is not None:
+            limit = min(limit, max(0.05, deadline - time.monotonic()))
+        return limit
+
+    def _budget_reason(self, usage: Usage) -> str | None:
+        """Whether the message being received (its usage so far) breaks a limit."""
+        lim = self.limits
+        if lim.token_limit is not None and tokens_used(self.totals) + usage.total > lim.token_limit:
+            return (
+                f"token limit of {lim.token_limit:,} reached mid-response "
+                f"({tokens_used(self.totals) + usage.total:,} tokens)"
+            )
+        if lim.cost_limit_usd is not None and self.totals.cost_usd is not None:
+            cost = self.agent_cost(usage)
+            if cost is not None and self.totals.cost_usd + cost > lim.cost_limit_usd:
+                return (
+                    f"cost limit of ${lim.cost_limit_usd:.2f} reached mid-response "
+                    f"(${self.totals.cost_usd + cost:.4f})"
+                )
+        return None
+
+    def agent_cost(self, usage: Usage) -> float | None:
+        from agentdeck.engine import pricing
+
+        return pricing.cost_usd(self.agent.model, usage)
+
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> LoopOutcome:
@@ -135,6 +174,11 @@ class StepLoop:
             except AgentError as e:
                 if self.stop.is_set():
                     return self._outcome("interrupted", "stopped by the user")
+                if e.code == "limit_exceeded":
+                    self.bus.emit(
+                        WarningEvent(where="agent", message=str(e), step=step, code="limit")
+                    )
+                    return self._outcome("limit_exceeded", str(e))
                 self.bus.emit(ErrorEvent(where="agent", message=str(e), step=step, code=e.code))
                 return self._outcome("error", str(e))
             if grade is not None:
@@ -162,7 +206,13 @@ class StepLoop:
             messages=self.messages,
             tools=self.tool_schemas,
         )
-        ctx = AgentContext(emit=self.bus.emit, step=step, stop=self.stop)
+        ctx = AgentContext(
+            emit=self.bus.emit,
+            step=step,
+            stop=self.stop,
+            deadline=self._deadline(),
+            check_budget=self._budget_reason,
+        )
         t0 = time.perf_counter()
         reply = self.agent.respond(request, ctx)
         latency = reply.latency_s if reply.latency_s is not None else time.perf_counter() - t0
@@ -185,11 +235,11 @@ class StepLoop:
         for pos, block in enumerate(reply.content, start=1):
             if block.get("type") != "tool_use":
                 continue
-            if grade is not None or self.stop.is_set():
+            reason = None if grade is not None or self.stop.is_set() else self._limit_reason()
+            if grade is not None or self.stop.is_set() or reason:
                 # the run is over; every tool_use still gets an answer in the transcript
-                results.append(
-                    _tool_result_block(block["id"], {"error": "not run: the run ended"}, True)
-                )
+                why = f"not run: the run ended ({reason})" if reason else "not run: the run ended"
+                results.append(_tool_result_block(block["id"], {"error": why}, True))
                 continue
             outcome = self._call_tool(step, pos, block)
             results.append(
@@ -250,7 +300,7 @@ class StepLoop:
                     emit=self.bus.emit,
                     step=step,
                     call_id=call_id,
-                    time_limit_s=self.limits.tool_time_limit_s,
+                    time_limit_s=self._tool_time_limit(),
                     stop=self.stop,
                 )
                 outcome = spec.handler(tool_input, ctx)

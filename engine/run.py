@@ -53,6 +53,9 @@ from agentdeck.engine.task import (
     parse_bool as _parse_bool,
 )
 
+#: The smallest -T memory_limit_mb a kernel works in (measured: 512 MiB imports torch).
+MIN_MEMORY_MB = 512
+
 #: What run_start says for a parameter the agent must not learn before grading.
 HIDDEN = "hidden until grading"
 
@@ -149,6 +152,12 @@ def _parse_engine_params(raw: dict[str, str]) -> dict[str, Any]:
                     raise ValueError("must be > 0 seconds")
             elif key == "memory_limit_mb" and text not in ("auto", ""):
                 out[key] = int(text) or 0
+                if 0 < out[key] < MIN_MEMORY_MB:
+                    raise ValueError(
+                        f"too small for the sandbox's kernel: it needs at least "
+                        f"{MIN_MEMORY_MB} MiB (Python, ipykernel, numpy and torch; measured: "
+                        "256 MiB starts the kernel but not torch), or 0 for no limit"
+                    )
             elif key == "network":
                 out[key] = _parse_bool(text)
             elif key in ("pids_limit", "work_limit_mb"):
@@ -221,6 +230,8 @@ def prepare(config: RunConfig, task: Task | None = None) -> Prepared:
 def host_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "hostname": socket.gethostname(),
+        # the writer: a log without run_end whose writer is gone is a run that died
+        "pid": os.getpid(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

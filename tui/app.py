@@ -153,7 +153,18 @@ def run_live_app(prepared: Any, *, start: StartRun | None = None) -> int:
     except UserError as e:
         print(f"agentdeck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    code = app.run()
+    import signal
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        # the same clean stop as q: the run ends "interrupted" with a complete log
+        handle.stop()
+        app.exit(130)
+
+    old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        code = app.run()
+    finally:
+        signal.signal(signal.SIGTERM, old)
     if not handle.join(0):
         # the app was closed without waiting (e.g. the terminal went away): stop cleanly
         handle.stop()
@@ -161,4 +172,8 @@ def run_live_app(prepared: Any, *, start: StartRun | None = None) -> int:
     if code is None:
         result = handle.result
         code = result.exit_code if result is not None else EXIT_INFRA
+    if handle.run_dir is not None:
+        from agentdeck.tui.headless import print_run_summary
+
+        print_run_summary(handle.run_dir.events)
     return code

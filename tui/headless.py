@@ -30,6 +30,7 @@ from agentdeck.engine.events import (
     RunStart,
     StepStart,
     ToolCall,
+    ToolOutputChunk,
     ToolResult,
     Totals,
     Usage,
@@ -53,7 +54,7 @@ def grade_lines(grade: Grade | None) -> list[str]:
         return ["[dim]not graded[/]"]
     verdict = "[bold green]PASSED[/]" if grade.passed else "[bold red]FAILED[/]"
     if not grade.submitted:
-        return [f"{verdict}  no result submitted"]
+        return [f"{verdict}  {escape(grade.reason or 'no result submitted')}"]
     shown = [
         f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
         for k, v in grade.metrics.items()
@@ -80,7 +81,13 @@ def totals_block(
     log_path: str | None,
     message: str | None = None,
     model: str | None = None,
+    run_id: str | None = None,
+    timed: bool = True,
+    cost_computed: bool = False,
+    replay_cmd: str | None = None,
 ) -> None:
+    """The end-of-run summary: status, steps, tokens, cost, grade, log (and how to
+    replay it). ``timed`` False for logs without timing (imported markdown)."""
     t = (totals or Totals()).to_dict()
     colour = {
         "completed": "green",
@@ -89,10 +96,13 @@ def totals_block(
         "limit_exceeded": "yellow",
         "error": "red",
     }.get(status, "white")
-    console.rule(f"[bold {colour}]{status}[/] in {fmt.duration(t.get('wall_s'))}", style=colour)
+    took = f" in {fmt.duration(t.get('wall_s'))}" if timed else " (no timing in this log)"
+    console.rule(f"[bold {colour}]{status}[/]{took}", style=colour)
     tab = Table.grid(padding=(0, 2))
     tab.add_column(style="bold")
     tab.add_column()
+    if run_id:
+        tab.add_row("run", escape(run_id))
     tab.add_row("status", f"[{colour}]{status}[/]" + (f"  {escape(message)}" if message else ""))
     steps = t.get("steps", 0)
     tab.add_row("steps", f"{steps}" + (f" of {max_steps}" if max_steps else ""))
@@ -114,13 +124,19 @@ def totals_block(
                 if saved >= 0
                 else (f"  (prompt caching cost ${-saved:.4f} more)")
             )
+    if cost_computed and t.get("cost_usd") is not None:
+        cost += "  [dim](computed from the usage with agentdeck's price table)[/]"
     tab.add_row("cost", cost)
+    if timed and t.get("wall_s"):
+        tab.add_row("time", fmt.duration(t.get("wall_s")))
     gl = grade_lines(grade)
     tab.add_row("grade", gl[0])
     for extra in gl[1:]:
         tab.add_row("", extra)
     if log_path:
         tab.add_row("log", escape(log_path))
+    if replay_cmd:
+        tab.add_row("replay", escape(replay_cmd))
     console.print(tab)
 
 
@@ -128,10 +144,20 @@ class LinePrinter:
     """Bus sink for ``run --no-ui``: one line per step, then the totals block.
 
     A step's line is printed when the step is over (its tools have returned).
-    On a terminal a transient status line shows what is running meanwhile.
+    On a terminal a transient status line shows what is running meanwhile; a tool
+    call that runs longer than ``heartbeat_s`` gets a heartbeat line (tool, elapsed,
+    the last line it printed) then and every ``heartbeat_every_s`` after, so a long
+    step is never silent (also when stdout is a pipe or a file).
     """
 
-    def __init__(self, console: Console | None = None, *, log_path: str | None = None) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        log_path: str | None = None,
+        heartbeat_s: float = 5.0,
+        heartbeat_every_s: float = 15.0,
+    ) -> None:
         self.console = console or Console(highlight=False)
         self.log_path = log_path
         #: Where the log is, asked for when the run ends (the run directory is made later).
@@ -147,6 +173,34 @@ class LinePrinter:
         self._status = None
         if self.console.is_terminal:
             self._status = self.console.status("", spinner="dots")
+        self.heartbeat_s = heartbeat_s
+        self.heartbeat_every_s = heartbeat_every_s
+        self._call: ToolCall | None = None
+        self._call_t0 = 0.0
+        self._next_beat = 0.0
+        self._last_line = ""
+        self._partial = ""
+        self._beat_thread: threading.Thread | None = None
+        self._done = threading.Event()
+
+    def _beat_loop(self) -> None:
+        while not self._done.wait(0.5):
+            with self._lock:
+                call = self._call
+                now = time.monotonic()
+                if call is None or now < self._next_beat:
+                    continue
+                self._next_beat = now + self.heartbeat_every_s
+                last = self._last_line or self._partial.strip()
+                text = (
+                    f"  … step {call.step} {call.name} running "
+                    f"{fmt.duration(now - self._call_t0)}"
+                    + (f": {fmt.clip(last, 100)}" if last else " (no output yet)")
+                )
+                if self._status is not None:
+                    self._set_status(text.strip(" …"))
+                else:
+                    self.console.print(escape(text), soft_wrap=True)
 
     def __call__(self, ev: Event) -> None:
         with self._lock:
@@ -194,7 +248,23 @@ class LinePrinter:
         elif isinstance(ev, ToolCall):
             self.tools.append(ev.name)
             self._set_status(f"step {ev.step}: running {ev.name}")
+            self._call, self._call_t0 = ev, time.monotonic()
+            self._next_beat = self._call_t0 + self.heartbeat_s
+            self._last_line, self._partial = "", ""
+            if self._beat_thread is None:
+                self._beat_thread = threading.Thread(
+                    target=self._beat_loop, name="agentdeck-heartbeat", daemon=True
+                )
+                self._beat_thread.start()
+        elif isinstance(ev, ToolOutputChunk):
+            text = self._partial + ev.text.replace("\r", "\n")
+            lines = text.split("\n")
+            self._partial = lines[-1][-500:]
+            done = [ln for ln in lines[:-1] if ln.strip()]
+            if done:
+                self._last_line = done[-1][-500:]
         elif isinstance(ev, ToolResult):
+            self._call = None
             if ev.error:
                 self.errors += 1
         elif isinstance(ev, WarningEvent):
@@ -209,6 +279,8 @@ class LinePrinter:
         elif isinstance(ev, Grade):
             self.grade = ev
         elif isinstance(ev, RunEnd):
+            self._call = None
+            self._done.set()
             self._flush_step(ev.t)
             if self._status is not None:
                 self._status.stop()
@@ -346,6 +418,8 @@ def print_log(log: RunLog, console: Console | None = None) -> None:
     arts = [e for e in _tail_events(log) if isinstance(e, Artifact)]
     for a in arts:
         console.print(f"[dim]artifact {escape(a.name)}: {escape(a.path)}[/]")
+    from agentdeck.engine.log.markdown import COMPUTED_COST
+
     totals_block(
         console,
         status=end.status if end else "incomplete (no run_end)",
@@ -355,7 +429,38 @@ def print_log(log: RunLog, console: Console | None = None) -> None:
         log_path=str(log.path) if log.path else None,
         message=end.message if end else None,
         model=h.model,
+        timed=log.format != "markdown",
+        cost_computed=h.host.get("cost") == COMPUTED_COST,
     )
+
+
+def print_run_summary(path: Any, console: Console | None = None) -> None:
+    """What is left on the terminal when the TUI closes: the run's id, status, grade with
+    its metrics, steps, tokens, cost, time, the log and the command that replays it."""
+    from agentdeck.engine.log import LogError
+
+    console = console or Console(highlight=False)
+    try:
+        log = RunLog.open(path)
+    except LogError as e:
+        console.print(f"[yellow]the run's log cannot be read: {escape(str(e))}[/]")
+        return
+    with log:
+        h = log.header
+        end = log.end
+        run_dir = log.path.parent if log.path is not None else None
+        totals_block(
+            console,
+            status=end.status if end else "incomplete (no run_end)",
+            totals=log.totals(),
+            max_steps=h.max_steps if h else None,
+            grade=log.grade,
+            log_path=str(log.path) if log.path else None,
+            message=end.message if end else None,
+            model=h.model if h else None,
+            run_id=h.run_id if h else None,
+            replay_cmd=f"agentdeck replay {run_dir}" if run_dir is not None else None,
+        )
 
 
 def follow_log(path: Any, console: Console | None = None, *, poll_s: float = 0.25) -> int:

@@ -79,7 +79,28 @@ class RunInfo:
 
     @property
     def finished(self) -> bool:
-        return self.status not in ("running/incomplete", "?")
+        """The log will not grow any more (it ended, or its writer died)."""
+        return not self.status.startswith("running") and self.status != "?"
+
+
+def writer_state(host: dict[str, object], started: float) -> str:
+    """For a log without ``run_end``: "running" while its writer (the pid and host in
+    ``run_start``) is alive, "died (no run_end)" once it is not."""
+    import socket
+
+    import psutil
+
+    pid = host.get("pid")
+    if not isinstance(pid, int) or host.get("hostname") != socket.gethostname():
+        where = host.get("hostname")
+        return f"running? (written on {where})" if where else "running/incomplete"
+    try:
+        proc = psutil.Process(pid)
+        if proc.create_time() <= started + 1 and proc.status() != psutil.STATUS_ZOMBIE:
+            return "running"
+    except psutil.Error:
+        pass
+    return "died (no run_end)"
 
 
 def run_name(path: Path) -> str:
@@ -115,6 +136,8 @@ def _read_run_info(path: Path, info: RunInfo) -> RunInfo:
         info.started = h.t
         tot = log.totals()
         info.status = log.status
+        if log.end is None:
+            info.status = writer_state(h.host, h.t)
         info.steps = max(tot.steps, len(log.step_numbers))
         info.input_tokens = tot.input_tokens
         info.output_tokens = tot.output_tokens

@@ -20,6 +20,17 @@ NO_KEY = (
 )
 
 
+def _is_placeholder(key: str) -> bool:
+    """The README's ``sk-ant-...`` and the like, pasted as they are."""
+    k = key.strip()
+    return (
+        k.endswith(("...", "…"))
+        or any(c in k for c in "<>{} ")
+        or k.lower() in ("sk-ant-", "your-api-key", "your_api_key", "changeme", "xxx", "key")
+        or (k.startswith("sk-ant-") and len(k) < 20)
+    )
+
+
 def make_agent_factory(
     spec: str, *, model: str | None = None, **options: Any
 ) -> Callable[[TaskInstance], Agent]:
@@ -32,12 +43,15 @@ def make_agent_factory(
 
         return lambda inst: ScriptedAgent(inst.reference_policy)
     if spec == "claude":
-        if not (
-            options.get("api_key")
-            or os.environ.get("ANTHROPIC_API_KEY")
-            or os.environ.get("ANTHROPIC_AUTH_TOKEN")
-        ):
+        key = options.get("api_key") or os.environ.get("ANTHROPIC_API_KEY")
+        if not (key or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
             raise AgentError(NO_KEY, code="no_api_key")
+        if key and _is_placeholder(key):
+            raise AgentError(
+                f"ANTHROPIC_API_KEY is a placeholder ({key!r}), not a key: export your own "
+                "(console.anthropic.com/settings/keys), or use --agent scripted to run offline",
+                code="no_api_key",
+            )
         from agentdeck.engine.agents.claude import ClaudeAgent
 
         kwargs = {k: v for k, v in options.items() if v is not None and k != "fork_agent"}

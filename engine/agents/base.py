@@ -8,6 +8,7 @@ so a scripted policy, a replayed log and Claude are interchangeable.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -56,6 +57,20 @@ class AgentContext:
     emit: Callable[[Event], Event]
     step: int
     stop: threading.Event = field(default_factory=threading.Event)
+    #: ``time.monotonic()`` when the run's wall-time limit falls (None: no limit); an
+    #: agent past it raises ``AgentError(code="limit_exceeded")``.
+    deadline: float | None = None
+    #: Called with the usage of the message being received as soon as the agent knows
+    #: it (mid-stream); a returned reason ends the call: ``AgentError(code="limit_exceeded")``.
+    check_budget: Callable[[Usage], str | None] | None = None
+
+    def over_limit(self, usage: Usage | None = None) -> str | None:
+        """Why this call must stop now (a limit reached), or None."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "wall time limit reached while waiting for the model"
+        if usage is not None and self.check_budget is not None:
+            return self.check_budget(usage)
+        return None
 
 
 @runtime_checkable

@@ -37,6 +37,7 @@ import contextlib
 import copy
 import json
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -117,6 +118,30 @@ class _Result:
     #: Raw input JSON per content index (streaming), to tell a complete tool input from a cut one.
     tool_json: dict[int, str] | None
     latency_s: float
+
+
+_DNS_FAILURES = (
+    "name or service not known",
+    "temporary failure in name resolution",
+    "nodename nor servname provided",
+    "no address associated with hostname",
+    "getaddrinfo failed",
+)
+
+
+def _name_resolution_failed(err: BaseException) -> bool:
+    """Whether a connection error is the host name not resolving (socket.gaierror)."""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror):
+            return True
+        text = str(e).lower()
+        if any(m in text for m in _DNS_FAILURES):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _has_credentials(client: anthropic.Anthropic) -> bool:
@@ -351,6 +376,11 @@ class ClaudeAgent:
                 call.cancel()
                 worker.join(timeout=0.5)
                 self._check_stop(ctx)
+            reason = ctx.over_limit()
+            if reason:  # --time-limit fell while the model was still answering
+                call.cancel()
+                worker.join(timeout=0.5)
+                raise AgentError(reason, code="limit_exceeded")
         if "error" in box:
             raise self._classify(box["error"])
         result: _Result = box["result"]
@@ -363,6 +393,7 @@ class ClaudeAgent:
             return _Result(message, None, time.monotonic() - t0)
         tool_json: dict[int, str] = {}
         finished = False
+        seen = Usage()  # the usage the stream has reported so far
         with self._client.messages.stream(**params) as stream:
             call.stream = stream
             try:
@@ -373,6 +404,11 @@ class ClaudeAgent:
                         self._delta(event, tool_json, call)
                     elif event.type == "message_stop":
                         finished = True
+                    elif event.type in ("message_start", "message_delta"):
+                        reason = self._usage_so_far(event, seen, call.ctx)
+                        if reason:  # a token or cost limit falls inside this response
+                            call.cancel()
+                            raise AgentError(reason, code="limit_exceeded")
             except anthropic.APIStatusError:
                 raise
             except (*_TRANSPORT_ERRORS, ValueError) as e:  # type: ignore[misc]  # a tuple at run time
@@ -383,6 +419,20 @@ class ClaudeAgent:
                 raise _StreamBroken("the stream ended before message_stop")
             message = stream.get_final_message()
         return _Result(message, tool_json, time.monotonic() - t0)
+
+    @staticmethod
+    def _usage_so_far(event: Any, seen: Usage, ctx: AgentContext) -> str | None:
+        """Fold a stream event's usage into ``seen``; the limit it breaks, if any."""
+        if event.type == "message_start":
+            u = getattr(getattr(event, "message", None), "usage", None)
+            if u is not None:
+                for k, v in _usage(u).as_dict().items():
+                    setattr(seen, k, v)
+        else:
+            out = getattr(getattr(event, "usage", None), "output_tokens", None)
+            if isinstance(out, int):
+                seen.output_tokens = out
+        return ctx.over_limit(seen)
 
     def _delta(self, event: Any, tool_json: dict[int, str], call: _Call) -> None:
         d = event.delta
@@ -420,6 +470,14 @@ class ClaudeAgent:
         if isinstance(err, anthropic.APIConnectionError):
             cause = err.__cause__ or err.__context__
             detail = f": {cause}" if cause else ""
+            if _name_resolution_failed(err):
+                # no DNS answer will come back in 54 s of retries: say so at once
+                return AgentError(
+                    f"Cannot resolve the API host of {self.base_url}{detail}. This machine "
+                    "has no network (or no DNS), or ANTHROPIC_BASE_URL is wrong; run offline "
+                    "with --agent scripted.",
+                    code="no_network",
+                )
             if cause is None or type(cause).__name__ == "ConnectError":
                 return _Retry(f"could not connect to {self.base_url}{detail}")
             return _Retry(f"the connection to {self.base_url} failed{detail}")

@@ -97,6 +97,11 @@ def make_replay_factory(
     messages = recorded_messages(path)
     if not messages:
         raise AgentError(f"replay: {path} has no recorded steps")
+    if until is not None and not 0 <= until <= len(messages):
+        raise AgentError(
+            f"replay:{path}@{until}: the log has {len(messages)} recorded step"
+            f"{'s' if len(messages) != 1 else ''}; fork at a step from 0 to {len(messages)}"
+        )
     then_factory = None
     if until is not None:
         from agentdeck.engine.agents import make_agent_factory

@@ -66,6 +66,10 @@ class TrainConfig:
     eval_batch_size: int | None = None
     #: Use channels-last memory format for conv models (faster on CPU and with AMP on GPU).
     channels_last: bool = True
+    #: Print a progress line per epoch (and per fold of a cross-fit): epoch k/N, losses,
+    #: samples/s, ETA. None = when running in the sandbox's kernel, where the lines
+    #: stream to the Output tab and ``--no-ui``; False = silent.
+    progress: bool | None = None
     #: A function applied to every training batch on the device (augmentation), or None.
     transform: Callable[[Any], Any] | None = None
     #: Deterministic cuDNN kernels (slower); the CPU path is deterministic anyway.

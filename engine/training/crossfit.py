@@ -26,6 +26,8 @@ from agentdeck.engine.training.loop import (
     _resolve_metric_fn,
     eval_batch_size,
     fit,
+    progress_label,
+    show_progress,
 )
 
 
@@ -127,6 +129,7 @@ def cross_fit(
             device=dev,
             on_metric=emit,
             prefix=f"fold{f}/",
+            progress_prefix=f"{prefix}fold{f}/",
         )
         logits = _logits(res.model, Xt[ho_t], eval_batch_size(cfg.eval_batch_size, dev), dev, amp)
         if logits.shape[1] != k:
@@ -139,6 +142,14 @@ def cross_fit(
         fold_of[ho] = f - 1
         acc = float((probs.argmax(1) == y_np[ho]).mean())
         emit("cv/holdout_acc", acc, x=f)
+        if show_progress(cfg):
+            elapsed = time.perf_counter() - t_start
+            eta = elapsed / f * (folds - f)
+            print(
+                f"{progress_label(prefix)}fold {f}/{folds} done: held-out accuracy {acc:.4f}, "
+                f"{res.seconds:.1f} s, ETA {eta:.0f} s for the other folds",
+                flush=True,
+            )
         summaries.append(
             FoldSummary(
                 fold=f,

@@ -35,7 +35,7 @@ from agentdeck.engine.training.device import (
     pick_device,
     set_seed,
 )
-from agentdeck.engine.training.metrics import Prefixed, default_metric_fn
+from agentdeck.engine.training.metrics import Prefixed, default_metric_fn, in_ipython_kernel
 
 
 def _autocast(device: torch.device, amp: AmpSettings) -> Any:
@@ -46,6 +46,24 @@ def _autocast(device: torch.device, amp: AmpSettings) -> Any:
 
 def _has_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+#: At most one epoch line every this many seconds (the last epoch always prints).
+PROGRESS_EVERY_S = 2.0
+
+
+def show_progress(cfg: TrainConfig) -> bool:
+    """Whether to print progress lines (``cfg.progress``; by default inside a kernel)."""
+    return in_ipython_kernel() if cfg.progress is None else bool(cfg.progress)
+
+
+def progress_label(prefix: str) -> str:
+    """``cnn/fold2/`` -> ``cnn fold 2: `` (the prefix a line of progress starts with)."""
+    parts = [p for p in prefix.split("/") if p]
+    out = []
+    for p in parts:
+        out.append(f"fold {p[4:]}" if p.startswith("fold") and p[4:].isdigit() else p)
+    return (" ".join(out) + ": ") if out else ""
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -151,6 +169,7 @@ def fit(
     device: str | torch.device | None = None,
     on_metric: MetricFn | None = None,
     prefix: str = "",
+    progress_prefix: str | None = None,
 ) -> FitResult:
     """Train ``model_fn()`` on ``(X, y)`` with cross-entropy and return the model.
 
@@ -227,6 +246,7 @@ def fit(
     train_seconds = 0.0
     train_samples = 0
 
+    last_print = 0.0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -296,6 +316,24 @@ def fit(
         for key in ("train_loss", "val_loss", "val_acc", "lr", "samples_per_s", "gpu_mem_mb"):
             if row.get(key) is not None:
                 emit(key, float(row[key]), x=epoch)
+        if show_progress(cfg) and (
+            epoch == cfg.epochs or time.perf_counter() - last_print >= PROGRESS_EVERY_S
+        ):
+            last_print = time.perf_counter()
+            elapsed = time.perf_counter() - t_start
+            eta = elapsed / epoch * (cfg.epochs - epoch)
+            val = (
+                f" val_loss {row['val_loss']:.4f} val_acc {row['val_acc']:.4f}"
+                if row["val_loss"] is not None
+                else ""
+            )
+            print(
+                f"{progress_label(progress_prefix if progress_prefix is not None else prefix)}"
+                f"epoch {epoch}/{cfg.epochs}: train_loss "
+                f"{train_loss:.4f}{val}, {row['samples_per_s']:,.0f} samples/s, "
+                f"{row['seconds']:.1f} s, ETA {eta:.0f} s (at most)",
+                flush=True,
+            )
 
         if row["val_loss"] is None:
             best_epoch = epoch

@@ -71,6 +71,13 @@ def _opt_int(s: str) -> int | None:
     return None if s.lower() in ("", "none", "all") else int(s)
 
 
+def _opt_count(s: str) -> int | None:
+    n = _opt_int(s)
+    if n is not None and n < 1:
+        raise ValueError("must be a positive number of samples (or 'all')")
+    return n
+
+
 def _rate(s: str) -> float | None:
     if s.lower() in ("", "none", "random"):
         return None
@@ -201,7 +208,7 @@ class NoisyLabelsTask(Task):
             "fashion-mnist | mnist | digits (offline, scikit-learn) | idx:PATH (IDX folder; "
             "the path is hidden until grading)",
         ),
-        Param("n_train", None, "use only the first N training samples", _opt_int, "all"),
+        Param("n_train", None, "use only the first N training samples", _opt_count, "all"),
         Param("noise_rate", None, "fraction of labels flipped", _rate, "random in 0.15-0.20"),
         Param(
             "noise", "symmetric", "symmetric (any other class) | pairs (confusable pairs)", _noise
@@ -257,7 +264,8 @@ class NoisyLabelsTask(Task):
         except DatasetUnavailable:
             raise
         except (ValueError, OSError) as e:  # a malformed file or folder given by the user
-            raise TaskParamError(f"-T dataset={params['dataset']}: {e}") from e
+            where = "n_train" if "n_train" in str(e) else "dataset"
+            raise TaskParamError(f"-T {where}={params[where]}: {e}") from e
         num_classes = len(ds.class_names)
         pairs = PAIRS["fashion" if "fashion" in ds.name.lower() else "digits"]
         y_noisy, true_idx = corrupt(

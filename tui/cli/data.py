@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agentdeck.tui.cli.common import app
+from agentdeck.tui.cli.common import app, fail
 
 data_app = typer.Typer(
     help="Pre-download data sets, or show where they are looked for.", no_args_is_help=True
@@ -23,10 +23,20 @@ def data_fetch(
     ] = None,
 ) -> None:
     """Download and verify data sets into the data folder (needs network)."""
+    import difflib
+
+    from agentdeck.engine.datasets import FETCHABLE
     from agentdeck.engine.datasets import main as datasets_main
 
+    for name in names:
+        if name not in FETCHABLE:
+            close = difflib.get_close_matches(name, FETCHABLE, n=1, cutoff=0.5)
+            fail(
+                f"unknown data set {name!r}; the data sets are: {', '.join(FETCHABLE)}"
+                + (f"; did you mean {close[0]!r}?" if close else "")
+            )
     argv = ["fetch", *names] + (["--data-dir", str(data_dir)] if data_dir else [])
-    raise typer.Exit(datasets_main(argv))
+    raise typer.Exit(datasets_main(argv, prog="agentdeck data"))
 
 
 @data_app.command("where")
@@ -38,4 +48,8 @@ def data_where(
     """Print the data folder and what is in it."""
     from agentdeck.engine.datasets import main as datasets_main
 
-    raise typer.Exit(datasets_main(["where"] + (["--data-dir", str(data_dir)] if data_dir else [])))
+    raise typer.Exit(
+        datasets_main(
+            ["where"] + (["--data-dir", str(data_dir)] if data_dir else []), prog="agentdeck data"
+        )
+    )

@@ -645,12 +645,13 @@ class RunScreen(Screen[None]):
             self.app.exit(self.exit_code)
 
     def result_code(self) -> int:
-        """The run's own exit code when this app ran it, else the log's."""
+        """The run's own exit code when this app ran it. Replaying or following a log
+        that opened is a success whatever the run's grade (0), as with ``--no-ui``."""
         run = self.source.run
-        result = run.result if run is not None else None
+        if run is None:
+            return 0
+        result = run.result
         if result is not None:
             return result.exit_code
         end, grade = self.state.end, self.state.grade
-        if end is None:
-            return 1
-        return exit_code(end.status, grade.passed if grade is not None else None)
+        return exit_code(end.status if end else None, grade.passed if grade is not None else None)
