@@ -62,11 +62,12 @@ class EventBus:
                 self._seq += 1
             for sink in self._critical:
                 sink(event)
-            failed: list[tuple[Sink, Exception]] = []
+            failed: list[tuple[Sink, BaseException]] = []
             for sink in list(self._sinks):
                 try:
                     sink(event)
-                except Exception as e:  # noqa: BLE001 - any consumer fault is isolated here
+                except (Exception, SystemExit) as e:  # noqa: BLE001 - isolated here
+                    # (rich turns a closed pipe into SystemExit; Ctrl-C still propagates)
                     self._sinks.remove(sink)
                     failed.append((sink, e))
             for sink, err in failed:
