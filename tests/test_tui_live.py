@@ -16,6 +16,7 @@ from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.output import MAX_LINES, ToolOutput
 
 from doubles import FakeRunConfig, start_fake_run, until
+from helpers import small_detector
 
 
 def last_event(run_dir: Path) -> dict:
@@ -76,7 +77,7 @@ async def test_quit_during_a_live_run_asks_then_interrupts(tmp_path: Path) -> No
 
 async def test_a_flood_of_output_stays_bounded(tmp_path: Path) -> None:
     cfg = FakeRunConfig(log_dir=tmp_path, steps=2, flood_bytes=3_000_000, flood_step=1)
-    app, handle = make_live_app(cfg, start=start_fake_run)
+    app, _ = make_live_app(cfg, start=start_fake_run)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
         run = run_screen(app)
@@ -102,8 +103,12 @@ def test_bad_input_exits_2_before_the_app_starts(
     assert "unknown dataset" in capsys.readouterr().err
 
 
-async def test_real_scripted_run(tmp_path: Path) -> None:
-    """The engine's own run with the offline scripted agent (digits: always offline)."""
+async def test_real_scripted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's own run with the offline scripted agent (digits: always offline).
+
+    The app's handling of a real run is checked here, not detection quality, so the
+    detector trains with a small budget."""
+    code = small_detector(monkeypatch)
     config = RunConfig(
         task="noisy-labels",
         params={"dataset": "digits", "n_train": "500"},
@@ -121,3 +126,9 @@ async def test_real_scripted_run(tmp_path: Path) -> None:
         await pilot.press("q")
     assert handle.join(30)
     assert app.return_value == handle.result.exit_code
+    calls = [
+        json.loads(line)
+        for line in (handle.run_dir.path / "events.jsonl").read_text().splitlines()
+        if '"tool_call"' in line
+    ]
+    assert code in [c["input"].get("code") for c in calls if c["type"] == "tool_call"]
