@@ -35,8 +35,17 @@ def spin(stop: mp.synchronize.Event) -> None:  # type: ignore[name-defined]
 
 
 def one_run(log_dir: Path, extra: list[str]) -> float:
-    cmd = [str(AGENTDECK), "run", "noisy-labels", "-T", "dataset=digits", "--no-ui",
-           "--log-dir", str(log_dir), *extra]
+    cmd = [
+        str(AGENTDECK),
+        "run",
+        "noisy-labels",
+        "-T",
+        "dataset=digits",
+        "--no-ui",
+        "--log-dir",
+        str(log_dir),
+        *extra,
+    ]
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True)
     took = time.perf_counter() - t0
@@ -47,8 +56,11 @@ def one_run(log_dir: Path, extra: list[str]) -> float:
 
 def series(label: str, n: int, extra: list[str], *, load: bool) -> list[float]:
     stop = mp.Event()
-    spinners = [mp.Process(target=spin, args=(stop,), daemon=True)
-                for _ in range(os.cpu_count() or 1)] if load else []
+    spinners = (
+        [mp.Process(target=spin, args=(stop,), daemon=True) for _ in range(os.cpu_count() or 1)]
+        if load
+        else []
+    )
     for p in spinners:
         p.start()
     try:
@@ -59,8 +71,10 @@ def series(label: str, n: int, extra: list[str], *, load: bool) -> list[float]:
         stop.set()
         for p in spinners:
             p.join(5)
-    print(f"  {', '.join(f'{t:.1f}' for t in times)} s -> median {statistics.median(times):.1f} s",
-          flush=True)
+    print(
+        f"  {', '.join(f'{t:.1f}' for t in times)} s -> median {statistics.median(times):.1f} s",
+        flush=True,
+    )
     return times
 
 
@@ -71,13 +85,14 @@ def main() -> None:
     cores = str(os.cpu_count() or 1)
     quiet = series("quiet", args.repeat, [], load=False)
     loaded = series(f"under load ({cores} spinning threads)", args.repeat, [], load=True)
-    wide = series(f"under load, -T cpus={cores}", args.repeat, ["-T", f"cpus={cores}"],
-                  load=True)
+    wide = series(f"under load, -T cpus={cores}", args.repeat, ["-T", f"cpus={cores}"], load=True)
     q, ld, w = (statistics.median(x) for x in (quiet, loaded, wide))
     print()
-    print(f"main job, median of {args.repeat}: quiet {q:.1f} s, under load {ld:.1f} s "
-          f"({ld / q:.2f}x quiet; target <= 2x), under load with cpus={cores} {w:.1f} s "
-          f"({w / q:.2f}x)")
+    print(
+        f"main job, median of {args.repeat}: quiet {q:.1f} s, under load {ld:.1f} s "
+        f"({ld / q:.2f}x quiet; target <= 2x), under load with cpus={cores} {w:.1f} s "
+        f"({w / q:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

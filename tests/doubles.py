@@ -511,16 +511,6 @@ def start_fake_run(config: FakeRunConfig, sinks: Sequence[Callable[[Event], None
     return FakeRun(config, list(sinks)).start()
 
 
-def wait_until(cond: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> bool:
-    """Poll ``cond`` until true (for tests on threads); False on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(interval)
-    return cond()
-
-
 # -- checked-in fixtures --------------------------------------------------------------
 
 FIXTURE_SPECS: dict[str, SyntheticSpec] = {
@@ -567,3 +557,19 @@ async def until(pilot: Any, cond: Callable[[], bool], timeout: float = 10.0) -> 
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         await pilot.pause(0.02)
+
+
+async def settled(pilot: Any, timeout: float = 10.0) -> None:
+    """Let the app finish what the last key presses started (tests, before a snapshot):
+    no worker running, no step detail waiting on its timer, no animation scheduled, and
+    the messages this queued processed. In place of a pause that hopes it was long enough.
+    """
+    app = pilot.app
+    await pilot.pause()
+    await until(
+        pilot,
+        lambda: not app.workers and getattr(app.screen, "_detail_timer", None) is None,
+        timeout=timeout,
+    )
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +15,9 @@ from agentdeck.tasks.noisy_labels.reference import (
     flag_by_expected_f1,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-FASHION_HEAD = ROOT.parent / "shared" / "data" / "fashion-mnist-head"
-#: The task's confusable pairs (tasks/noisy_labels/task.py PAIRS), as a partner map.
-FASHION_PAIRS = [(0, 6), (2, 4), (5, 7), (3, 1), (8, 9)]
+from helpers import SMALL_DETECTOR
+
+#: The task's confusable pairs for digits (tasks/noisy_labels/task.py PAIRS).
 DIGIT_PAIRS = [(4, 9), (3, 5), (1, 7), (2, 8), (0, 6)]
 
 
@@ -61,13 +59,6 @@ def digits():
 
     d = load_digits()
     return d.data.astype(np.uint8), d.target.astype(np.int64)
-
-
-def read_idx_gz(path: Path) -> np.ndarray:
-    data = gzip.decompress(path.read_bytes())
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 # -- the parts -----------------------------------------------------------------------------
@@ -118,49 +109,69 @@ def test_flag_by_expected_f1_cuts_where_the_wrong_labels_end() -> None:
 
 # -- whole detector ------------------------------------------------------------------------
 
+#: The detector's budget for the quality checks on digits: 3 folds, CNN 5 / MLP 10 epochs,
+#: both rounds (the default is 5 folds and 20 / 40 epochs at this size). Measured F1 with
+#: it: 0.969 and 0.957 (symmetric, seeds 0 and 1), 0.970 (pairs, seed 3); with the default
+#: budget 0.97-0.99. The default budget itself runs, through the product's own policy, in
+#: tests/test_run_noisy.py::test_fashion_mnist_sample_end_to_end.
+QUALITY = {"folds": 3, "epochs": 5, "rounds": 2}
+
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_digits_symmetric_noise_passes(digits, seed: int) -> None:
     X, y = digits
     y_noisy, true = symmetric_noise(y, 0.2, seed)
-    idx, info = detect_noisy(X, y_noisy, seed=seed)
+    idx, info = detect_noisy(X, y_noisy, seed=seed, **QUALITY)
     s = scores(idx, true)
     assert passes(s), s
     assert s["f1"] > 0.85, s
     assert idx.dtype == np.int64 and np.all(np.diff(idx) > 0)
     assert 0.1 < info["estimated_noise_rate"] < 0.3
     assert info["flagged"] == len(idx) and info["device"] == str(pick_device(None))
+    assert [r["round"] for r in info["rounds"]] == [1, 2]
+    assert np.array_equal(info["rounds"][-1]["indices"], idx)
 
 
 def test_digits_pair_noise_passes(digits) -> None:
     X, y = digits
     y_noisy, true = pair_noise(y, 0.2, 3, DIGIT_PAIRS)
-    idx, _ = detect_noisy(X, y_noisy, seed=3)
+    idx, _ = detect_noisy(X, y_noisy, seed=3, **QUALITY)
     s = scores(idx, true)
     assert passes(s), s
 
 
-def test_detection_code_runs_in_a_sandbox_like_namespace(digits, tmp_path, monkeypatch) -> None:
+def test_detection_code_runs_in_a_sandbox_like_namespace(
+    digits, tmp_path, monkeypatch, capsys
+) -> None:
+    """The generated code runs, passes its budget on and saves valid indices. The
+    budget is the small one of the plumbing tests (``helpers.SMALL_DETECTOR``: one
+    round), since detection quality is checked above; the task's rule still holds."""
     X, y = digits
     y_noisy, true = symmetric_noise(y, 0.15, 11)
     monkeypatch.chdir(tmp_path)
-    code = detection_code(folds=3, epochs=8, seed=1, output="flagged.npy")
+    code = detection_code(**SMALL_DETECTOR, seed=1, output="flagged.npy")
+    assert "folds=2, epochs=5, seed=1, rounds=1)" in code
     compile(code, "<detection_code>", "exec")
     namespace = {"X_train": X, "y_train": y_noisy, "X_test": None, "y_test": None}
     exec(code, namespace)
     saved = np.load(tmp_path / "flagged.npy")
-    assert saved.dtype == np.int64
+    assert saved.dtype == np.int64 and np.all(np.diff(saved) > 0)
+    assert saved.min() >= 0 and saved.max() < len(y)
+    out = capsys.readouterr().out
+    assert "round 1: flagged" in out and "round 2" not in out
+    assert f"flagged {len(saved)} of {len(y)} samples -> flagged.npy" in out
     assert passes(scores(saved, true))
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not FASHION_HEAD.is_dir(), reason="shared Fashion-MNIST sample not present")
-def test_fashion_mnist_sample_symmetric_noise_f1_above_090() -> None:
-    X = read_idx_gz(FASHION_HEAD / "train-images-idx3-ubyte.gz").reshape(-1, 784)
-    y = read_idx_gz(FASHION_HEAD / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    assert X.shape == (8226, 784)
-    y_noisy, true = symmetric_noise(y, 0.2, 0)
-    idx, info = detect_noisy(X, y_noisy, seed=0)
-    s = scores(idx, true)
-    assert passes(s), s
-    assert s["f1"] > 0.90, (s, info)
+def test_the_scripted_policy_runs_the_default_detector(tmp_path: Path) -> None:
+    """What the product's scripted agent sends: ``detection_code(seed=0)``, which calls
+    ``detect_noisy`` with its defaults (the budget the end-to-end test measures)."""
+    from agentdeck.engine.log import RunDir
+    from agentdeck.engine.registry import get_task
+
+    task = get_task("noisy-labels")
+    params = task.parse_params({"dataset": "digits", "n_train": "100", "seed": "1"})
+    inst = task.setup(params, RunDir.create(tmp_path, "r1"))
+    codes = [s.input.get("code") for s in inst.reference_policy if s.tool == "python_expression"]
+    assert codes == [detection_code(seed=0)]
+    assert "detect_noisy(X_train, y_train, folds=5, epochs=None, seed=0)" in codes[0]

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from agentdeck.engine.bus import EventBus
 from agentdeck.engine.events import ModelDelta, StepStart
 from agentdeck.engine.log import LogError, LogWriter, RunDir, RunLog, new_run_id
-from tests.helpers import write_run
+from tests.helpers import wait_for, write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -262,7 +261,9 @@ def test_kill_9_leaves_every_earlier_event_readable(tmp_path):
         text=True,
     )
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(0.2)
+    # kill it while it is writing: once the log has grown past what it held at "ready"
+    size = p.stat().st_size
+    wait_for(lambda: p.stat().st_size > size + 100_000, "the writer to go on writing")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     log = RunLog.open(p)

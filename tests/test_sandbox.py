@@ -32,6 +32,8 @@ from agentdeck.engine.sandbox.truncate import (
 )
 from agentdeck.engine.tools import ToolContext
 
+from helpers import wait_for
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
 
 SECRETS = {
@@ -186,14 +188,15 @@ def test_interrupt_from_another_thread(sb: Sandbox) -> None:
     def run() -> None:
         result.append(
             sb.execute(
-                "import time\nwhile True: time.sleep(0.01)", on_output=lambda s, t: started.set()
+                "import time\nprint('running', flush=True)\nwhile True: time.sleep(0.01)",
+                on_output=lambda s, t: started.set(),
             )
         )
 
     sb.execute("None")
     worker = threading.Thread(target=run)
     worker.start()
-    time.sleep(0.5)
+    assert started.wait(10), "the call never started running"
     sb.interrupt()
     worker.join(timeout=10)
     assert not worker.is_alive()
@@ -351,10 +354,7 @@ def test_shutdown_leaves_no_process(tmp_path: Path) -> None:
     child = int(r.result or "0")
     assert psutil.Process(child).ppid() == kernel_pid
     box.shutdown()
-    deadline = time.monotonic() + 5
-    while not (_gone(kernel_pid) and _gone(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _gone(kernel_pid) and _gone(child)
+    wait_for(lambda: _gone(kernel_pid) and _gone(child), "the kernel and its child to end", 5)
     assert box.pid is None
     box.shutdown()  # idempotent
     with pytest.raises(SandboxError, match="shut down"):
@@ -389,10 +389,7 @@ def test_engine_killed_takes_kernel_and_children_down(tmp_path: Path) -> None:
     finally:
         engine.kill()  # SIGKILL: no atexit, no shutdown()
         engine.wait()
-    deadline = time.monotonic() + 10
-    while not (_gone(kernel_pid) and _gone(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _gone(kernel_pid) and _gone(child)
+    wait_for(lambda: _gone(kernel_pid) and _gone(child), "the kernel and its child to end")
     assert not Path(conn).exists()  # the private socket directory is cleaned up too
 
 
@@ -401,7 +398,7 @@ def test_start_failures_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="interpreter exists"):
         Sandbox.for_run(rd, python=str(tmp_path / "no-such-python")).start()
     box = Sandbox.for_run(rd, startup_code="import no_such_module_xyz")
-    with pytest.raises(SandboxError, match="(?s)setup code failed.*No module named"):
+    with pytest.raises(SandboxError, match=r"(?s)setup code failed.*No module named"):
         box.start()
     assert box.pid is None  # nothing left running
     box.shutdown()

@@ -33,6 +33,8 @@ from agentdeck.engine.trainer import (
 from agentdeck.engine.training.augment import ImageAugment
 from agentdeck.engine.training.metrics import SandboxMetricFn
 
+from helpers import wait_for
+
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
 
@@ -93,7 +95,7 @@ def test_requested_mps_unavailable_is_a_clear_error() -> None:
 
 
 def test_unknown_device_names_the_choices() -> None:
-    with pytest.raises(DeviceError, match="unknown device 'tpu'.*'cpu', 'cuda'"):
+    with pytest.raises(DeviceError, match=r"unknown device 'tpu'.*'cpu', 'cuda'"):
         pick_device("tpu")
 
 
@@ -240,7 +242,7 @@ def test_bad_input_gives_actionable_errors() -> None:
         fit(mlp, X, y + 0.5)
     with pytest.raises(DataError, match=r"\[n, features"):
         fit(mlp, X[:, 0], y)
-    with pytest.raises(ValueError, match="TrainConfig.optimizer must be one of"):
+    with pytest.raises(ValueError, match=r"TrainConfig\.optimizer must be one of"):
         fit(mlp, X, y, config=TrainConfig(optimizer="lbfgs"))
     with pytest.raises(DataError, match="give both X_val and y_val"):
         fit(mlp, X, y, X_val=X)
@@ -458,16 +460,12 @@ def test_system_sampler_counts_children_and_ends_with_its_process() -> None:
     try:
         events: list[Metric] = []
         sampler = SystemSampler(child.pid, events.append, interval_s=0.05, gpu=False).start()
-        deadline = time.time() + 5
-        while not any(e.name == "system/rss_mb" for e in events) and time.time() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: any(e.name == "system/rss_mb" for e in events), "a first sample", 5)
         assert any(e.name == "system/rss_mb" and e.value > 1 for e in events)
         child.kill()
         child.wait()
-        deadline = time.time() + 5
-        while sampler.running and time.time() < deadline:
-            time.sleep(0.02)
-        assert not sampler.running  # the process is gone: the thread ended by itself
+        # the process is gone: the thread ends by itself
+        wait_for(lambda: not sampler.running, "the sampler to stop with its process", 5)
         sampler.stop()
     finally:
         child.kill()

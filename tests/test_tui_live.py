@@ -16,6 +16,7 @@ from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.output import MAX_LINES, ToolOutput
 
 from doubles import FakeRunConfig, start_fake_run, until
+from helpers import small_detector
 
 
 def last_event(run_dir: Path) -> dict:
@@ -102,8 +103,12 @@ def test_bad_input_exits_2_before_the_app_starts(
     assert "unknown dataset" in capsys.readouterr().err
 
 
-async def test_real_scripted_run(tmp_path: Path) -> None:
-    """The engine's own run with the offline scripted agent (digits: always offline)."""
+async def test_real_scripted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's own run with the offline scripted agent (digits: always offline).
+
+    The app's handling of a real run is checked here, not detection quality, so the
+    detector trains with a small budget."""
+    code = small_detector(monkeypatch)
     config = RunConfig(
         task="noisy-labels",
         params={"dataset": "digits", "n_train": "500"},
@@ -121,3 +126,9 @@ async def test_real_scripted_run(tmp_path: Path) -> None:
         await pilot.press("q")
     assert handle.join(30)
     assert app.return_value == handle.result.exit_code
+    calls = [
+        json.loads(line)
+        for line in (handle.run_dir.path / "events.jsonl").read_text().splitlines()
+        if '"tool_call"' in line
+    ]
+    assert code in [c["input"].get("code") for c in calls if c["type"] == "tool_call"]

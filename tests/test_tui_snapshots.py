@@ -18,7 +18,7 @@ from agentdeck.tui.screens.compare import CompareScreen
 from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.screens.runs import RunsScreen
 
-from doubles import until
+from doubles import settled, until
 
 FIX = Path(__file__).parent / "fixtures" / "tui"
 SIZES = [(80, 24), (160, 48)]
@@ -39,7 +39,7 @@ async def loaded(pilot) -> None:  # type: ignore[no-untyped-def]
     await until(
         pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.state_ready
     )
-    await pilot.pause(0.1)
+    await settled(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -47,7 +47,7 @@ def test_replay_seed_detail(snap_compare, size) -> None:  # type: ignore[no-unty
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
         await loaded(pilot)
         await pilot.press("j", "j")
-        await pilot.pause(0.2)
+        await settled(pilot)
 
     assert snap_compare(replay("seed_000.md"), terminal_size=size, run_before=before)
 
@@ -57,7 +57,7 @@ def test_replay_metrics_calibration(snap_compare, size) -> None:  # type: ignore
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
         await loaded(pilot)
         await pilot.press("G", "4")
-        await pilot.pause(0.7)
+        await settled(pilot)
 
     assert snap_compare(replay("calib_run.jsonl"), terminal_size=size, run_before=before)
 
@@ -67,7 +67,7 @@ def test_replay_tokens(snap_compare, size) -> None:  # type: ignore[no-untyped-d
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
         await loaded(pilot)
         await pilot.press("j", "j", "j", "j", "3")
-        await pilot.pause(0.7)
+        await settled(pilot)
 
     assert snap_compare(replay("run_a.jsonl"), terminal_size=size, run_before=before)
 
@@ -77,7 +77,7 @@ def test_replay_light_theme(snap_compare, theme) -> None:  # type: ignore[no-unt
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
         await loaded(pilot)
         await pilot.press("T", "j")
-        await pilot.pause(0.3)
+        await settled(pilot)
 
     assert snap_compare(replay("run_b.jsonl"), terminal_size=(160, 48), run_before=before)
 
@@ -86,7 +86,7 @@ def test_help(snap_compare) -> None:  # type: ignore[no-untyped-def]
     async def before(pilot) -> None:  # type: ignore[no-untyped-def]
         await loaded(pilot)
         await pilot.press("question_mark")
-        await pilot.pause(0.2)
+        await settled(pilot)
 
     assert snap_compare(replay("run_a.jsonl"), terminal_size=(120, 48), run_before=before)
 
@@ -111,7 +111,7 @@ def test_runs_screen(
             pilot,
             lambda: isinstance(pilot.app.screen, RunsScreen) and len(pilot.app.screen.runs) == 4,
         )
-        await pilot.pause(0.3)  # as opened: no key rebuilds the table first
+        await settled(pilot)  # as opened: no key rebuilds the table first
         await pilot.press("j")
 
     assert snap_compare(app, terminal_size=size, run_before=before)
@@ -130,6 +130,6 @@ def test_compare_screen(snap_compare, size) -> None:  # type: ignore[no-untyped-
                 and pilot.app.screen.alignment is not None
             ),
         )
-        await pilot.pause(0.2)
+        await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=before)

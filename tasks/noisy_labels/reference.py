@@ -280,12 +280,23 @@ def detect_noisy(
 
 
 def detection_code(
-    *, folds: int = 5, epochs: int | None = None, seed: int = 0, output: str = "predictions.npy"
+    *,
+    folds: int = 5,
+    epochs: int | None = None,
+    seed: int = 0,
+    rounds: int | None = None,
+    output: str = "predictions.npy",
 ) -> str:
     """Python source for the sandbox (X_train, y_train in its namespace): this module's
     code (the sandbox cannot import agentdeck's tasks, only its trainer), then
     ``detect_noisy``; saves the indices with ``np.save(output, idx)`` and prints a
-    short summary."""
+    short summary.
+
+    ``folds``, ``epochs`` and ``rounds`` go to ``detect_noisy`` as they are; the
+    defaults are its own and the scripted agent's. ``rounds`` appears in the
+    code only when given, so the default code is the same as before it existed.
+    """
+    more = "" if rounds is None else f", rounds={rounds!r}"
     return (
         _library_source()
         + f"""\
@@ -296,7 +307,7 @@ def detection_code(
 # a second round re-fits without the flagged samples and flags again.
 import numpy as np
 
-idx, info = detect_noisy(X_train, y_train, folds={folds}, epochs={epochs!r}, seed={seed})
+idx, info = detect_noisy(X_train, y_train, folds={folds}, epochs={epochs!r}, seed={seed}{more})
 np.save({output!r}, idx)
 print(f"device: {{info['device']}}")
 for m in info["members"]:
