@@ -67,7 +67,7 @@ def ensemble(n: int, d: int, k: int, *, epochs: int | None = None, seed: int = 0
     from agentdeck.engine.trainer import MLP, SmallCNN, TrainConfig, square_image_shape
 
     cnn_epochs, mlp_epochs = _auto_epochs(n) if epochs is None else (epochs, 2 * epochs)
-    common = dict(
+    common: dict[str, Any] = dict(
         batch_size=128,
         scheduler="onecycle",
         patience=None,

@@ -281,7 +281,8 @@ class NoisyLabelsTask(Task):
             "y_test": ds.y_test,
         }
         run_dir.public.mkdir(parents=True, exist_ok=True)
-        np.savez(run_dir.public / PUBLIC_FILE, **{k: v for k, v in arrays.items() if v is not None})
+        present: dict[str, Any] = {k: v for k, v in arrays.items() if v is not None}
+        np.savez(run_dir.public / PUBLIC_FILE, **present)
         code = (
             "import numpy as np\n"
             f"with np.load({f'{DATA_SUBDIR}/{PUBLIC_FILE}'!r}) as _d:\n"
