@@ -311,12 +311,18 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
         if not isinstance(t, int | float) or not 0 <= t <= 1:
             v.append(f"temperature: expected a number in [0, 1], got {t!r}")
     system = body.get("system")
-    if system is not None and not isinstance(system, str):
-        if not isinstance(system, list) or not all(
-            isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
-            for b in system
-        ):
-            v.append("system: expected a string or a list of text blocks")
+    if (
+        system is not None
+        and not isinstance(system, str)
+        and (
+            not isinstance(system, list)
+            or not all(
+                isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
+                for b in system
+            )
+        )
+    ):
+        v.append("system: expected a string or a list of text blocks")
 
     tools = body.get("tools")
     names: set[str] = set()

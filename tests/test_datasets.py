@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import socket
 import struct
 import threading
@@ -215,7 +216,7 @@ def test_download_reports_progress_and_verifies(server: Server, tmp_path: Path) 
     assert not (tmp_path / "sub" / "f.bin.part").exists()
     done = [d for _, d, _ in calls]
     assert done[0] == 0 and done[-1] == len(data)
-    assert all(b > a for a, b in zip(done, done[1:], strict=False)), "byte counts must increase"
+    assert all(b > a for a, b in itertools.pairwise(done)), "byte counts must increase"
     assert len(done) > 2
     assert {t for _, _, t in calls} == {len(data)}
     assert {w for w, _, _ in calls} == {"f.bin"}
@@ -402,7 +403,7 @@ def test_read_idx_damaged_files(tmp_path: Path) -> None:
 
 def test_image_and_label_counts_must_agree(tmp_path: Path) -> None:
     write_split(tmp_path / "d", "train", make_images(10), make_labels(9))
-    with pytest.raises(D.IdxFormatError, match="10 images but .* 9 labels"):
+    with pytest.raises(D.IdxFormatError, match=r"10 images but .* 9 labels"):
         D.load_image_dataset(f"idx:{tmp_path / 'd'}")
 
 
@@ -410,7 +411,7 @@ def test_labels_out_of_range(tmp_path: Path) -> None:
     folder = tmp_path / "fashion-mnist"
     write_split(folder, "train", make_images(12), make_labels(12, 12))
     write_split(folder, "t10k", make_images(4), make_labels(4))
-    with pytest.raises(D.IdxFormatError, match="label 10 at record 10 is outside 0..9"):
+    with pytest.raises(D.IdxFormatError, match=r"label 10 at record 10 is outside 0\.\.9"):
         D.load_image_dataset("fashion-mnist", data_dir=tmp_path, download=False)
 
 

@@ -73,7 +73,7 @@ def test_validation_names_field_and_expectation(mutate, field, expect):
 
 
 def test_unknown_type_lists_known_types():
-    with pytest.raises(EventError, match="unknown event type 'nope'.*run_start"):
+    with pytest.raises(EventError, match=r"unknown event type 'nope'.*run_start"):
         event_from_dict({"seq": 0, "t": 0, "type": "nope"})
 
 
@@ -91,7 +91,7 @@ def test_extension_fields_are_allowed():
 def test_schema_version_checked():
     d = _min("run_start")
     d["schema"] = "agentdeck.log/2"
-    with pytest.raises(EventError, match="not supported.*upgrade agentdeck"):
+    with pytest.raises(EventError, match=r"not supported.*upgrade agentdeck"):
         event_from_dict(d)
     d["schema"] = "something/1"
     with pytest.raises(EventError, match="not an agentdeck log schema"):

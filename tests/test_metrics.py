@@ -68,7 +68,7 @@ def test_empty_and_malformed_inputs_raise() -> None:
             fn([], [])
     with pytest.raises(ValueError, match="3 labels but y_pred has 2"):
         m.accuracy([0, 1, 2], [0, 1])
-    with pytest.raises(ValueError, match="outside 0..1"):
+    with pytest.raises(ValueError, match=r"outside 0\.\.1"):
         m.confusion_matrix([0, 2], [0, 1], num_classes=2)
     with pytest.raises(ValueError, match="shape"):
         m.nll(np.ones(3), [0, 1, 2])
