@@ -196,6 +196,7 @@ class BatchFollower:
         }
         self._tails: dict[str, LogTail] = {}
         self._journal_size = -1
+        self._ends: dict[str, dict[str, Any]] = {}
         self.ended = False
 
     def refresh(self) -> None:
@@ -220,25 +221,30 @@ class BatchFollower:
             if tail is not None:
                 tail.poll(p)
         if journal is not None:
-            ends: dict[str, dict[str, Any]] = {}
+            self._ends = {}
             for entry in journal:
-                if entry.get("kind") == "end" and isinstance(entry.get("run_id"), str):
-                    ends[entry["run_id"]] = entry
-                if entry.get("kind") == "batch_start":
+                kind = entry.get("kind")
+                if kind == "end" and isinstance(entry.get("run_id"), str):
+                    self._ends[entry["run_id"]] = entry
+                elif kind == "batch_start":
                     self.ended = False
-                if entry.get("kind") == "batch_end":
+                elif kind == "batch_end":
                     self.ended = True
-            for rid, entry in ends.items():
-                p = self.progress.get(rid)
-                if p is not None and rid not in self._tails and entry.get("status"):
-                    p.state = str(entry["status"])
-                    p.message = entry.get("message")
+        for rid, entry in self._ends.items():
+            q = self.progress.get(rid)
+            status = entry.get("status")
+            if q is None or not status:
+                continue
+            if rid not in self._tails or (self.ended and not q.done):
+                # no log (a task that could not start) or one the worker never closed
+                q.state = str(status)
+                q.message = entry.get("message")
         if self.ended:
-            for p in self.progress.values():
-                if p.state == QUEUED:
-                    p.state = "not_run"
-                elif p.state == RUNNING:
-                    p.state = "incomplete"
+            for q in self.progress.values():
+                if q.state == QUEUED:
+                    q.state = "not_run"
+                elif q.state == RUNNING:
+                    q.state = "incomplete"
 
 
 __all__ = [

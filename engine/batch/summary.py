@@ -130,7 +130,10 @@ def outcome_from_log(spec: RunSpec, path: Path, batch_path: Path) -> RunOutcome:
         out.cache_creation_input_tokens = tot.cache_creation_input_tokens
         out.cache_read_input_tokens = tot.cache_read_input_tokens
         out.cost_usd = tot.cost_usd
+        # the run's whole life in its log (sandbox start and shutdown included)
         out.wall_s = tot.wall_s
+        if end is not None and log.header is not None:
+            out.wall_s = max(out.wall_s, end.t - log.header.t)
         g = log.grade
         if g is not None:
             out.passed, out.submitted = g.passed, g.submitted
@@ -163,7 +166,7 @@ def collect(batch_dir: BatchDir, manifest: Manifest) -> list[RunOutcome]:
         earlier = batch_dir.attempt_count(spec.run_id)
         if path.is_file():
             o = outcome_from_log(spec, path, batch_dir.path)
-            o.attempts = earlier + 1
+            o.attempts = max(earlier + 1, started.get(spec.run_id, 0))
             j = last_end.get(spec.run_id)
             if o.status == "incomplete" and j is not None and j.get("status"):
                 # the worker died before the log was closed: the journal says how
@@ -176,7 +179,7 @@ def collect(batch_dir: BatchDir, manifest: Manifest) -> list[RunOutcome]:
             if j is not None and j.get("status") not in (None, "not_run"):
                 o.status = str(j["status"])
                 o.message = j.get("message")
-                o.attempts = earlier + 1
+                o.attempts = max(earlier + 1, started.get(spec.run_id, 0))
         outcomes.append(o)
     return outcomes
 
