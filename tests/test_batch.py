@@ -90,6 +90,30 @@ def wait_for(cond, timeout: float = 120.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def worker_pids(bd: BatchDir) -> list[psutil.Process]:
+    """The live worker processes of a batch (the journal records their pids)."""
+    out = []
+    for entry in bd.read_journal():
+        if entry.get("kind") == "start" and entry.get("pid"):
+            try:
+                p = psutil.Process(entry["pid"])
+            except psutil.NoSuchProcess:
+                continue
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+    return out
+
+
+def gone(procs: list[psutil.Process]) -> bool:
+    def alive(p):
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    return not any(alive(p) for p in procs)
+
+
 def logs_saying(bd: BatchDir, text: str) -> list[Path]:
     out = []
     for p in bd.path.glob("*/events.jsonl"):
@@ -323,12 +347,8 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(batch_env, tmp_path):
         wait_for(
             lambda: len(logs_saying(bd, "sleeping")) >= 4, 120, "the next two runs to be running"
         )
-        workers = [
-            p
-            for p in psutil.Process(proc.pid).children()
-            if "batch.worker" in " ".join(p.cmdline())
-        ]
-        assert workers
+        workers = worker_pids(bd)
+        assert len(workers) == 2
         kept = {p.parent.name: p.stat().st_mtime for p in logs_saying(bd, '"type":"run_end"')}
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -336,7 +356,7 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(batch_env, tmp_path):
         if proc.poll() is None:
             proc.kill()
     # the runs die with the batch (PR_SET_PDEATHSIG) instead of going on alone
-    wait_for(lambda: not any(w.is_running() and w.status() != "zombie" for w in workers), 30)
+    wait_for(lambda: gone(workers), 30, "the orphaned runs to end")
     r = cli(args)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "resuming batch" in r.stdout
@@ -389,18 +409,14 @@ def test_a_killed_worker_is_retried(batch_env, tmp_path):
     try:
         bd = wait_for(lambda: any(tmp_path.iterdir()) and only_batch(tmp_path), 60)
         wait_for(lambda: len(logs_saying(bd, "sleeping")) >= 1, 120, "a run to be sleeping")
-        victim = next(
-            p
-            for p in psutil.Process(proc.pid).children()
-            if "batch.worker" in " ".join(p.cmdline())
-        )
+        victim = worker_pids(bd)[0]
         victim.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out + err  # the retry was graded
-    assert "killed by SIGKILL" in out and "(retrying)" in out
+    assert "killed by SIGKILL" in out and "(retrying)" in out, out
     summary = json.loads((bd.path / SUMMARY_JSON).read_text())
     assert summary["evaluated"] == 2
     assert sorted(o["attempts"] for o in summary["run_outcomes"]) == [1, 2]
@@ -432,11 +448,8 @@ def test_ctrl_c_stops_every_run_cleanly_and_twice_kills(batch_env, tmp_path):
         # the interrupted attempts are moved aside first, then the reruns start
         wait_for(lambda: bd.attempts.is_dir() and len(list(bd.attempts.iterdir())) == 2, 60)
         wait_for(lambda: len(logs_saying(bd, "sleeping")) >= 2, 120, "the reruns to sleep")
-        workers = [
-            p
-            for p in psutil.Process(proc.pid).children()
-            if "batch.worker" in " ".join(p.cmdline())
-        ]
+        workers = worker_pids(bd)
+        assert len(workers) == 2
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
@@ -446,7 +459,7 @@ def test_ctrl_c_stops_every_run_cleanly_and_twice_kills(batch_env, tmp_path):
             proc.kill()
     assert proc.returncode == 130, out + err
     assert "again: killing" in err
-    wait_for(lambda: not any(w.is_running() and w.status() != "zombie" for w in workers), 30)
+    wait_for(lambda: gone(workers), 30, "the killed runs to be gone")
 
 
 def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):

@@ -341,7 +341,8 @@ class BatchRunner:
         p.state, p.node, p.started_at = STARTING, node, time.time()
         p.log_path = self.batch_dir.run_path(run_id) / EVENTS_FILE
         self._tails[run_id] = LogTail(p.log_path)
-        self.batch_dir.journal("start", run_id=run_id, attempt=p.attempt, node=node)
+        pid = self.executor.pid_of(run_id)
+        self.batch_dir.journal("start", run_id=run_id, attempt=p.attempt, node=node, pid=pid)
         self._emit(
             RunStarted(
                 run_id=run_id,

@@ -89,6 +89,8 @@ class Executor(Protocol):
 
     def running(self) -> int: ...
 
+    def pid_of(self, run_id: str) -> int | None: ...
+
     def interrupt(self) -> None: ...
 
     def kill(self) -> None: ...
@@ -189,13 +191,73 @@ def _available_mb() -> int:
         return 1 << 30
 
 
+class _Proc:
+    """A worker process: forked from the fork server, or a ``subprocess.Popen``."""
+
+    def __init__(self, proc: Any) -> None:
+        self._p = proc
+
+    @property
+    def pid(self) -> int:
+        return int(self._p.pid)
+
+    def poll(self) -> int | None:
+        if isinstance(self._p, subprocess.Popen):
+            return self._p.poll()
+        code = self._p.exitcode
+        return None if code is None else int(code)
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout: float) -> None:
+        if isinstance(self._p, subprocess.Popen):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._p.wait(timeout)
+        else:
+            self._p.join(timeout)
+
+
 @dataclass
 class _Local:
     spec: RunSpec
-    proc: subprocess.Popen[bytes]
+    proc: _Proc
     result: Path
     output: Path
     gpus: list[str] = field(default_factory=list)
+
+
+def _fork_server(specs: list[RunSpec]) -> Any:
+    """multiprocessing's fork server, preloaded with the engine and the grid's tasks
+    (None where there is none: not Linux/macOS)."""
+    import multiprocessing
+
+    try:
+        ctx = multiprocessing.get_context("forkserver")
+    except ValueError:
+        return None
+    mods = [
+        "agentdeck.engine.batch.worker",
+        "agentdeck.engine.run",
+        "agentdeck.engine.sandbox",
+        "agentdeck.engine.agents.scripted",
+        "agentdeck.engine.grader",
+    ]
+    if any(s.agent != "scripted" for s in specs):
+        mods.append("agentdeck.engine.agents.claude")
+    with contextlib.suppress(Exception):  # the tasks' own modules, by their entry points
+        from importlib.metadata import entry_points
+
+        from agentdeck.engine.registry import GROUP
+
+        wanted = {s.task for s in specs}
+        mods += [ep.value.split(":")[0] for ep in entry_points(group=GROUP) if ep.name in wanted]
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        mods.append("torch")  # every run's host info asks torch for its version and GPUs
+    ctx.set_forkserver_preload(list(dict.fromkeys(mods)))
+    return ctx
 
 
 class LocalExecutor:
@@ -210,7 +272,10 @@ class LocalExecutor:
         memory_mb: int | None = None,
         gpus: int | None = None,
         specs: list[RunSpec] | None = None,
+        fork: bool = True,
     ) -> None:
+        """``fork``: fork the workers from a fork server that has imported the engine
+        and the tasks once (else: a fresh ``python -m ...worker`` a run)."""
         if jobs is not None and jobs < 1:
             raise ExecutorError(f"-j must be at least 1, got {jobs}", where="-j")
         self.batch_dir = batch_dir
@@ -222,6 +287,7 @@ class LocalExecutor:
         self._started: list[tuple[str, str | None]] = []
         #: How many of the batch's runs fit at once (for the description).
         self.fitted = self.fit(specs or [])
+        self._ctx = _fork_server(specs or []) if fork else None
 
     def describe(self) -> str:
         if self.jobs is not None:
@@ -275,16 +341,37 @@ class LocalExecutor:
             gpus = free[:whole]
             if gpus:
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        fds = (bd.lock_fd,) if bd.lock_fd is not None else ()
-        proc = start_worker(
-            spec,
-            log_dir=bd.path,
-            result=result,
-            output=output,
-            backoff=bd.backoff_path,
-            env=env,
-            pass_fds=fds,
-        )
+        bd.workers.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            result.unlink()
+        if self._ctx is not None:
+            from agentdeck.engine.batch.worker import forked_main
+
+            child = self._ctx.Process(
+                target=forked_main,
+                args=(
+                    msgspec.json.encode(spec),
+                    str(bd.path),
+                    str(result),
+                    str(output),
+                    str(bd.backoff_path),
+                    {"PYTHONUNBUFFERED": "1", **env},
+                ),
+                name=f"agentdeck-run:{spec.run_id}",
+            )
+            child.start()
+            proc = _Proc(child)
+        else:
+            proc = _Proc(
+                start_worker(
+                    spec,
+                    log_dir=bd.path,
+                    result=result,
+                    output=output,
+                    backoff=bd.backoff_path,
+                    env=env,
+                )
+            )
         self._running[spec.run_id] = _Local(spec, proc, result, output, gpus)
         self._started.append((spec.run_id, None))
 
@@ -311,8 +398,9 @@ class LocalExecutor:
                 return done
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
-    def pids(self) -> dict[str, int]:
-        return {rid: w.proc.pid for rid, w in self._running.items()}
+    def pid_of(self, run_id: str) -> int | None:
+        w = self._running.get(run_id)
+        return w.proc.pid if w is not None else None
 
     def interrupt(self) -> None:
         for w in self._running.values():
@@ -327,8 +415,7 @@ class LocalExecutor:
     def close(self) -> None:
         self.kill()
         for w in self._running.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                w.proc.wait(5)
+            w.proc.wait(5)
 
 
 # -- Ray ----------------------------------------------------------------------------------
@@ -534,6 +621,9 @@ class RayExecutor:
 
     def running(self) -> int:
         return len(self._pending)
+
+    def pid_of(self, run_id: str) -> int | None:
+        return None  # on a Ray node
 
     def poll(self, timeout: float) -> list[WorkerResult]:
         if not self._pending:

@@ -40,6 +40,8 @@ SCHEMA = "agentdeck.batch/1"
 MANIFEST = "manifest.json"
 JOURNAL = "journal.jsonl"
 LOCK = ".lock"
+#: Held (shared) by every worker while it lives; a resumed batch waits for it.
+RUNS_LOCK = ".runs.lock"
 BACKOFF = ".backoff"
 ATTEMPTS = "attempts"
 WORKERS = "workers"
@@ -380,8 +382,36 @@ class BatchDir:
             time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._wait_for_old_runs(deadline, on_wait, said)
         self._lock_fd = fd
         return fd
+
+    def _wait_for_old_runs(self, deadline: float, on_wait: Any, said: bool) -> None:
+        """Until no worker of an earlier batch process holds ``.runs.lock``."""
+        rfd = os.open(self.path / RUNS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(rfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(rfd, fcntl.LOCK_UN)
+                    return
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                if time.monotonic() > deadline:
+                    raise BatchBusy(
+                        "the runs of an earlier batch process are still closing their logs",
+                        where=str(self.path),
+                        fix="wait for them to end and try again",
+                    )
+                if not said and on_wait is not None:
+                    on_wait(
+                        "waiting for the runs of the previous batch process to close their logs"
+                    )
+                    said = True
+                time.sleep(0.2)
+        finally:
+            os.close(rfd)
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

@@ -7,6 +7,11 @@ by name (``agentdeck.engine.registry``), runs it with the engine's ``Run`` into
 ``--log-dir`` (the run's ordinary log), and writes its result as JSON to
 ``--result``. Its exit code is the run's (``agentdeck run``'s codes).
 
+The local executor forks the worker from a fork server that has imported the engine
+and the grid's tasks once (``forked_main``), so a run does not pay Python's start
+and those imports; ``main`` is the same worker as a fresh process (Ray, and
+platforms without fork).
+
 Signals: the first SIGINT or SIGTERM stops the run (the tool call is interrupted, the
 log closed with status ``interrupted``); a second one stops waiting. With
 ``--parent PID`` the worker asks Linux to send it SIGTERM when that process dies, so
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
 import signal
@@ -28,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from agentdeck.engine.batch.manifest import RunSpec, run_config
+from agentdeck.engine.batch.manifest import RUNS_LOCK, RunSpec, run_config
 
 _PR_SET_PDEATHSIG = 1
 
@@ -88,16 +94,10 @@ def run_one(
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="agentdeck.engine.batch.worker")
-    ap.add_argument("--log-dir", required=True, type=Path)
-    ap.add_argument("--result", required=True, type=Path)
-    ap.add_argument("--backoff", type=Path)
-    ap.add_argument("--parent", type=int)
-    args = ap.parse_args(argv)
-    if args.parent:
-        _die_with_parent(args.parent)
-
+def serve(spec_json: bytes, log_dir: Path, result_path: Path, backoff: Path | None) -> int:
+    """Run one spec in this process with the worker's signal handling; write the result
+    record to ``result_path``; the exit code."""
+    hold_runs_lock(log_dir)
     state: dict[str, Any] = {"run": None, "signals": 0}
 
     def on_signal(signum: int, frame: object) -> None:
@@ -111,20 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     def write(result: dict[str, Any]) -> None:
-        tmp = args.result.with_name(args.result.name + ".tmp")
+        tmp = result_path.with_name(result_path.name + ".tmp")
         tmp.write_text(json.dumps(result, default=str), encoding="utf-8")
-        os.replace(tmp, args.result)
+        os.replace(tmp, result_path)
 
     try:
-        spec = msgspec.json.decode(sys.stdin.buffer.read(), type=RunSpec)
+        spec = msgspec.json.decode(spec_json, type=RunSpec)
     except (msgspec.DecodeError, msgspec.ValidationError) as e:
         write({"status": "error", "setup_error": True, "message": f"bad run spec: {e}"})
         return 3
     try:
         result = run_one(
             spec,
-            args.log_dir,
-            backoff=args.backoff,
+            log_dir,
+            backoff=backoff,
             stop_now=lambda run: state.__setitem__("run", run),
         )
     except BaseException as e:  # noqa: BLE001 - an engine bug: said in the result, exit 3
@@ -138,6 +138,66 @@ def main(argv: list[str] | None = None) -> int:
     write(result)
     code = result.get("exit_code")
     return code if isinstance(code, int) else 3
+
+
+_RUNS_LOCK: list[int] = []
+
+
+def hold_runs_lock(log_dir: Path) -> None:
+    """A shared lock on ``<log_dir>/.runs.lock`` for as long as this process lives: a
+    batch resumed after its driver was killed waits for it (``BatchDir.lock``), so no
+    run of the old batch is still closing its log when the new one starts."""
+    with contextlib.suppress(OSError):
+        fd = os.open(log_dir / RUNS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _RUNS_LOCK.append(fd)
+
+
+def forked_main(
+    spec_json: bytes,
+    log_dir: str,
+    result: str,
+    output: str,
+    backoff: str | None,
+    env: dict[str, str],
+) -> None:
+    """The worker in a process forked from the batch's fork server (local executor):
+    the same as ``main`` without starting Python and importing the engine again."""
+    os.setsid()  # Ctrl-C at the terminal reaches the batch, which stops the runs in order
+    # The fork server lives while any process holds its "alive" pipe, and it hands one
+    # end to every child: drop ours, so that the server ends with the batch process and
+    # its end signals this run (PR_SET_PDEATHSIG) to close its log.
+    with contextlib.suppress(Exception):
+        from multiprocessing import forkserver
+
+        alive = forkserver._forkserver._forkserver_alive_fd
+        if alive is not None:
+            os.close(alive)
+            forkserver._forkserver._forkserver_alive_fd = None
+    _die_with_parent(os.getppid())
+    out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.environ.update(env)
+    code = serve(spec_json, Path(log_dir), Path(result), Path(backoff) if backoff else None)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="agentdeck.engine.batch.worker")
+    ap.add_argument("--log-dir", required=True, type=Path)
+    ap.add_argument("--result", required=True, type=Path)
+    ap.add_argument("--backoff", type=Path)
+    ap.add_argument("--parent", type=int)
+    args = ap.parse_args(argv)
+    if args.parent:
+        _die_with_parent(args.parent)
+    return serve(sys.stdin.buffer.read(), args.log_dir, args.result, args.backoff)
 
 
 if __name__ == "__main__":
