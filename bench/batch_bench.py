@@ -90,6 +90,27 @@ def scaling(args, base: Path) -> None:
     print(
         f"\n== scaling: {args.runs} scripted noisy-labels runs ({' '.join(params)}), {cores} cores"
     )
+    import subprocess
+
+    exe = Path(sys.executable).parent / "agentdeck"
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            str(exe),
+            "run",
+            "noisy-labels",
+            *[x for p in params for x in ("-T", p)],
+            "-T",
+            "seed=1000",
+            "--no-ui",
+            "--log-dir",
+            str(base / "standalone"),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    alone = time.perf_counter() - t0
+    print(f"one run alone (agentdeck run, as a subprocess): {alone:.1f} s")
     print(f"{'executor':<22} {'wall s':>8} {'s/run':>7} {'speedup':>8} {'target':>7}  passed")
     results: dict[str, float] = {}
     for w in args.workers:
@@ -206,10 +227,10 @@ def main() -> None:
     register_instant_task()
     base = Path(tempfile.mkdtemp(prefix="agentdeck-batch-bench-"))
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; logs in {base}")
+    if args.only in (None, "memory"):
+        driver_memory(args, base)  # first, before the overhead runs import the task's modules
     if args.only in (None, "overhead"):
         overhead(args, base)
-    if args.only in (None, "memory"):
-        driver_memory(args, base)
     if args.only in (None, "scaling"):
         scaling(args, base)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

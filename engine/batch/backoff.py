@@ -28,8 +28,6 @@ class FileBackoff:
     def __init__(self, path: Path, *, owner: str = "") -> None:
         self.path = path
         self.owner = owner
-        self._cache_until = 0.0
-        self._cache_t = 0.0
 
     def pause(self, seconds: float, reason: str) -> None:
         until = time.time() + max(0.0, seconds)
@@ -48,7 +46,6 @@ class FileBackoff:
                 os.replace(tmp, self.path)
         except OSError:
             return  # the backoff is an optimisation; the run's own retry still waits
-        self._cache_until, self._cache_t = until, time.monotonic()
 
     def remaining(self) -> float:
         return max(0.0, self._read() - time.time())

@@ -372,11 +372,12 @@ def report(batch_path: Path) -> dict[str, Any]:
     bd = BatchDir(batch_path)
     manifest = bd.read_manifest()
     outcomes = collect(bd, manifest)
-    stopped = None
+    stopped, interrupted = None, False
     for entry in bd.read_journal():
         if entry.get("kind") == "batch_end":
             stopped = entry.get("stopped")
-    return summarize(manifest, outcomes, stopped=stopped)
+            interrupted = entry.get("exit_code") == EXIT_INTERRUPTED
+    return summarize(manifest, outcomes, stopped=stopped, interrupted=interrupted)
 
 
 __all__ = [

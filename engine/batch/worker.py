@@ -170,10 +170,11 @@ def forked_main(
     with contextlib.suppress(Exception):
         from multiprocessing import forkserver
 
-        alive = forkserver._forkserver._forkserver_alive_fd
+        server: Any = forkserver._forkserver
+        alive = server._forkserver_alive_fd
         if alive is not None:
             os.close(alive)
-            forkserver._forkserver._forkserver_alive_fd = None
+            server._forkserver_alive_fd = None
     _die_with_parent(os.getppid())
     out = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
