@@ -465,10 +465,18 @@ def test_ctrl_c_stops_every_run_cleanly_and_twice_kills(batch_env, tmp_path):
 def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):
     gate = {"t429": None}
 
+    def started_runs() -> int:
+        return sum('"type":"run_start"' in p.read_text() for p in tmp_path.glob("*/*/events.jsonl"))
+
     def policy(req):
         if gate["t429"] is None:
+            # The first call is answered 429 once every run has written run_start: the
+            # others then start their sandboxes and make their first call during the
+            # pause, which they must wait out although nobody answered them 429.
+            gate["t429"] = 0.0
+            wait_for(lambda: started_runs() >= 3, 180, "the three runs to start")
             gate["t429"] = time.monotonic()
-            return Fault.rate_limited(retry_after=6)
+            return Fault.rate_limited(retry_after=4)
         return Reply.tool("submit", {})
 
     with MockAnthropic(policy=policy, check_growth=False) as api:
@@ -497,7 +505,7 @@ def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     t429 = gate["t429"]
     later = [q.received_at for q in api.requests if q.received_at > t429 + 0.3]
-    assert later and all(t >= t429 + 5.5 for t in later), [t - t429 for t in later]
+    assert later and all(t >= t429 + 3.5 for t in later), [t - t429 for t in later]
     bd = only_batch(tmp_path)
     waited = logs_saying(bd, "shared_backoff")
     assert waited, "no other run met the shared backoff (they started too late to test it)"
