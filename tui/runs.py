@@ -54,6 +54,9 @@ class RunInfo:
     #: The log's seal: sealed, tampered, unsealed, foreign or open.
     seal: str = "unsealed"
     seal_label: str = "unsealed"
+    #: A batch (``tui/batches.py``): ``path`` is its directory; the grade reads ``grade_note``.
+    batch: bool = False
+    grade_note: str | None = None
 
     @property
     def agent_model(self) -> str:
@@ -65,6 +68,8 @@ class RunInfo:
 
     @property
     def grade_text(self) -> str:
+        if self.grade_note is not None:
+            return self.grade_note
         if self.passed is None:
             return "-"
         if self.passed:

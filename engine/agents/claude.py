@@ -19,6 +19,8 @@ assistant message as the API returned it, with usage and cost.
   factor in [0.5, 1]); each retry is a ``WarningEvent(where="model",
   code="retry")``; after ``max_retries`` retries an ``AgentError`` ends the run.
   400/401/403/404/413/422 are not retried.
+- ``shared_backoff`` (``agents/backoff.py``; a batch passes one): a 429 or 529
+  pauses every agent sharing it, and each attempt first waits out that pause.
 - ``ctx.stop`` (Ctrl-C) is honoured within ~50 ms during a call or a backoff
   wait: ``respond`` raises ``AgentError(code="interrupted")``. The HTTP call
   runs in a worker thread so that a slow call cannot hold the run; a stream
@@ -47,6 +49,7 @@ from typing import Any
 import anthropic
 
 from agentdeck.engine import pricing
+from agentdeck.engine.agents.backoff import SharedBackoff
 from agentdeck.engine.agents.base import AgentContext, AgentError, AgentReply, ModelRequest
 from agentdeck.engine.events import USAGE_KEYS, Event, ModelDelta, Usage, WarningEvent
 
@@ -82,10 +85,14 @@ _TRANSPORT_ERRORS = _transport_errors()
 class _Retry(Exception):
     """One failed attempt that is worth another."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, shared: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        #: A rate limit or an overload: the whole account should slow down (``SharedBackoff``).
+        self.shared = shared
 
 
 class _StreamBroken(Exception):
@@ -228,6 +235,7 @@ class ClaudeAgent:
         backoff_max_s: float = 60.0,
         retry_after_max_s: float = 300.0,
         seed: int | None = None,
+        shared_backoff: SharedBackoff | None = None,
     ) -> None:
         if max_tokens < 1:
             raise AgentError(
@@ -250,6 +258,7 @@ class ClaudeAgent:
         self.backoff_max_s = backoff_max_s
         self.retry_after_max_s = retry_after_max_s
         self._rng = random.Random(seed)
+        self.shared_backoff = shared_backoff
         self._warned_price = False
         self._owns_client = client is None
         if client is not None:
@@ -311,6 +320,7 @@ class ClaudeAgent:
         retries = 0
         while True:
             try:
+                self._wait_shared(ctx)
                 result = self._call(params, ctx)
                 break
             except _Retry as r:
@@ -323,6 +333,8 @@ class ClaudeAgent:
                     ) from r
                 retries += 1
                 wait = self._wait_s(retries, r.retry_after)
+                if r.shared and self.shared_backoff is not None:
+                    self.shared_backoff.pause(wait, r.reason)
                 ctx.emit(
                     WarningEvent(
                         where="model",
@@ -348,6 +360,29 @@ class ClaudeAgent:
             raise AgentError(
                 f"Interrupted while waiting for Claude (step {ctx.step}).", code="interrupted"
             )
+
+    def _wait_shared(self, ctx: AgentContext) -> None:
+        """Wait out a pause another run sharing the backoff was told to take (429/529)."""
+        shared = self.shared_backoff
+        left = shared.remaining() if shared is not None else 0.0
+        if shared is None or left <= 0:
+            return
+        ctx.emit(
+            WarningEvent(
+                where="model",
+                code="shared_backoff",
+                message=f"another run of the batch was rate limited; waiting {left:.2f} s",
+                recoverable=True,
+                step=ctx.step,
+            )
+        )
+        while left > 0:
+            if ctx.stop.wait(min(left, 0.5)):
+                self._check_stop(ctx)
+            left = shared.remaining()
+        # come back spread out, not all at the same instant
+        if ctx.stop.wait(0.25 * self._rng.random()):
+            self._check_stop(ctx)
 
     def _wait_s(self, retry: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -497,7 +532,8 @@ class ClaudeAgent:
         what = f"HTTP {status} {etype}" if etype else f"HTTP {status}"
         if status == 200:  # an error event inside the stream
             if etype in _RETRYABLE_ERROR_TYPES:
-                return _Retry(f"the stream sent an error event ({etype}: {msg})")
+                shared = etype in ("overloaded_error", "rate_limit_error")
+                return _Retry(f"the stream sent an error event ({etype}: {msg})", shared=shared)
             return AgentError(
                 f"The Claude API stream sent an error: {etype}: {msg}", code="api_error"
             )
@@ -506,10 +542,10 @@ class ClaudeAgent:
                 f"The Anthropic API rejected the API key ({what}: {msg}). {KEY_HELP}", code="auth"
             )
         if status == 429:
-            return _Retry(f"rate limited ({what}: {msg})", _retry_after_s(err))
+            return _Retry(f"rate limited ({what}: {msg})", _retry_after_s(err), shared=True)
         if status in _RETRYABLE_STATUS or status >= 500:
             label = "overloaded" if status == 529 else "server error"
-            return _Retry(f"{label} ({what}: {msg})", _retry_after_s(err))
+            return _Retry(f"{label} ({what}: {msg})", _retry_after_s(err), shared=status == 529)
         if status == 404:
             return AgentError(
                 f"The Anthropic API answered not found ({what}: {msg}). Check the model id "

@@ -2,7 +2,7 @@
 engine to a consumer (the Textual app, the line printer or NDJSON) and turns
 failures into exit codes. Textual is imported only when a UI is opened.
 
-One module a command group (``run``, ``logs``, ``tasks``, ``data``, ``doctor``); each
+One module a command group (``run``, ``batch``, ``logs``, ``tasks``, ``data``, ``doctor``); each
 registers its commands on the shared ``app`` when imported here.
 
 Exit codes: 0 graded and passed (or the command succeeded), 1 graded and
@@ -19,6 +19,9 @@ from rich.markup import escape
 
 # each module registers its commands on ``app``; imported in the order --help lists them
 from agentdeck.tui.cli import run  # noqa: F401
+
+# isort: split
+from agentdeck.tui.cli import batch  # noqa: F401
 
 # isort: split
 from agentdeck.tui.cli import tasks  # noqa: F401

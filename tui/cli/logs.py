@@ -71,8 +71,13 @@ def runs(
         "started",
     ):
         tab.add_column(col, no_wrap=col in ("run", "started"))
+    from agentdeck.tui.batches import find_batches, read_batch_info
+
+    infos = [read_batch_info(b) for b in find_batches(d)]
     for path in find_runs(d):
-        r = read_run_info(path)
+        infos.append(read_run_info(path))
+    for r in infos:
+        path = r.path
         if r.problem:
             err.print(
                 f"[yellow]skipped[/] {escape(str(path))}: {escape(r.problem)}", soft_wrap=True
@@ -80,11 +85,11 @@ def runs(
             continue
         colour = {"passed": "green", "failed": "red"}.get(r.grade_text, "yellow")
         tab.add_row(
-            escape(r.name),
+            escape(f"batch {r.name}" if r.batch else r.name),
             escape(r.task),
             escape(r.agent_model),
             r.status,
-            f"{r.steps}/{r.max_steps}",
+            f"{r.steps} runs" if r.batch else f"{r.steps}/{r.max_steps}",
             f"{r.input_tokens:,}/{r.output_tokens:,}",
             "-" if r.cost_usd is None else f"${r.cost_usd:.4f}",
             f"[{colour}]{r.grade_text}[/]",

@@ -128,7 +128,10 @@ class RunsScreen(Screen):
                 self.notify, f"cannot list {self.log_dir}: {e.strerror}", severity="error"
             )
             paths = []
-        self.post_message(self.Scanned([read_run_info(p) for p in paths]))
+        from agentdeck.tui.batches import find_batches, read_batch_info
+
+        batches = [read_batch_info(b) for b in find_batches(self.log_dir)]
+        self.post_message(self.Scanned(batches + [read_run_info(p) for p in paths]))
 
     @on(Scanned)
     def _scanned(self, msg: Scanned) -> None:
@@ -169,13 +172,18 @@ class RunsScreen(Screen):
             "mark": Text("●", style=f"bold {pal['warning']}")
             if r.path in self.marked
             else Text(" "),
-            "name": Text(fmt.clip(r.name, 20 if narrow else 36)),
+            "name": Text(
+                ("▸ " if r.batch else "") + fmt.clip(r.name, 20 if narrow else 36),
+                style="bold" if r.batch else "",
+            ),
             "task": r.task,
             "agent": fmt.clip(r.model or r.agent, 18) if narrow else fmt.clip(r.agent_model, 30),
             "status": Text(
                 fmt.clip(r.status, 14 if narrow else 24), style=pal["error"] if r.problem else ""
             ),
-            "steps": f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps),
+            "steps": f"{r.steps} runs"
+            if r.batch
+            else (f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps)),
             "tokens": fmt.tokens(r.tokens),
             "cost": fmt.cost(r.cost_usd),
             "grade": Text(r.grade_text, style=grade_style),
@@ -256,7 +264,7 @@ class RunsScreen(Screen):
 
     def action_mark(self) -> None:
         r = self._current()
-        if r is None:
+        if r is None or r.batch:
             return
         if r.path in self.marked:
             self.marked.remove(r.path)
@@ -275,6 +283,12 @@ class RunsScreen(Screen):
             return
         if r.problem:
             self.notify(f"{r.name}: {r.problem}", severity="error")
+            return
+        if r.batch:
+            from agentdeck.engine.batch.manifest import BatchDir
+            from agentdeck.tui.screens.batch import BatchScreen
+
+            self.app.push_screen(BatchScreen(batch_dir=BatchDir(r.path)))
             return
         from agentdeck.tui.screens.run import RunScreen
 
