@@ -15,9 +15,9 @@ LOG_SUFFIXES = (".jsonl", ".md", ".txt", ".eval", ".json")
 
 
 def find_runs(log_dir: Path) -> list[Path]:
-    """Each ``<dir>/events.jsonl`` one level down, plus ``*.jsonl`` / ``*.md`` logs and
-    Inspect AI logs (``*.eval``, ``*.json``) directly in ``log_dir`` (``*.txt`` too when
-    it starts like a markdown log). ``log_dir`` may be an Inspect log: then its samples
+    """Each ``<dir>/events.jsonl`` one level down, plus ``*.jsonl`` logs, seed-format
+    markdown logs (``*.md``, ``*.txt`` that start with "# Agent Run Log") and Inspect AI
+    logs (``*.eval``, ``*.json``) directly in ``log_dir``. ``log_dir`` may be an Inspect log: then its samples
     (``LOG#ID:EPOCH``), read from its sample summaries."""
     if log_dir.is_file():
         return [Path(s.spec) for s in _sample_infos(log_dir)]
@@ -27,8 +27,8 @@ def find_runs(log_dir: Path) -> list[Path]:
             if (p / EVENTS_FILE).is_file():
                 found.append(p / EVENTS_FILE)
         elif p.is_file() and p.suffix in LOG_SUFFIXES:
-            if p.suffix == ".txt" and not _looks_markdown(p):
-                continue
+            if p.suffix in (".txt", ".md") and not _looks_markdown(p):
+                continue  # a README beside the runs is not a run
             if p.suffix == ".json" and not inspectlog.sniff_file(p):
                 continue
             found.append(p)
