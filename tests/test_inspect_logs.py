@@ -374,3 +374,39 @@ def test_inspect_log_json_head_sniffing(tmp_path: Path, logs: dict[str, Path]) -
     assert looks_like_inspect(Path("x.json"), head)
     assert not looks_like_inspect(Path("x.json"), b'{"seq":0,"t":1.0,"type":"run_start"')
     assert looks_like_inspect(Path("x.eval"), b"PK\x03\x04")
+
+
+# -- what real logs hold that mockllm does not make -------------------------------------
+
+
+def test_retries_own_costs_and_samples_without_events(logs: dict[str, Path]) -> None:
+    """Inspect's objects from a real log, edited the way other logs differ: a model
+    call that was retried, a provider's own cost, a log that left the events out."""
+    from agentdeck.engine.log.inspectlog import sample_events
+
+    path = logs["eval"]
+    header = ilog.read_eval_log(path, header_only=True)
+    sample = ilog.read_eval_log_sample(path, 1, 1)
+    events = list(sample.events)
+    i = next(k for k, e in enumerate(events) if e.event == "model")
+    usage = events[i].output.usage.model_copy(update={"total_cost": 0.125})
+    output = events[i].output.model_copy(update={"usage": usage})
+    events[i] = events[i].model_copy(update={"retries": 2, "output": output})
+    log = RunLog.from_events(sample_events(header, sample.model_copy(update={"events": events})))
+    first = log.step(1)
+    assert first.retried and "retried 2 times" in first.warnings[0].message
+    assert first.response.cost_usd == 0.125  # Inspect's cost, not the price table's
+    assert log.step(2).response.cost_usd == pytest.approx(
+        pricing.cost_usd(MODEL, log.step(2).response.usage)
+    )
+    # no events: the steps come from the messages, the totals from the sample's usage
+    bare = RunLog.from_events(sample_events(header, sample.model_copy(update={"events": []})))
+    assert len(bare.step_numbers) == TURNS + 1
+    assert [bare.step(n).tool_names for n in bare.step_numbers] == [
+        [tc.function for tc in m.tool_calls] for m in sample.messages if m.role == "assistant"
+    ]
+    mu = next(iter(sample.model_usage.values()))
+    assert bare.totals().input_tokens == mu.input_tokens
+    assert bare.step(2).calls[0].result.output == sample.messages[5].text
+    last = bare.step(bare.step_numbers[-1])
+    assert [w.code for w in last.warnings] == ["no_events"]
