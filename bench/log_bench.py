@@ -159,13 +159,16 @@ def write_log(path: Path, steps: int, seed: int = 0) -> tuple[int, float]:
     return bus.next_seq, elapsed
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec (the parent's peak would show)
 RSS_CHILD = """
-import resource, sys, time
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from agentdeck.engine.log import RunLog
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 log = RunLog.open({path!r})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base / 1024, peak / 1024)
+print(base, hwm())
 """
 
 
@@ -246,6 +249,12 @@ def same_turns_log(eval_path: Path) -> Path:
 
 
 def _rss_mb() -> float:
+    """This process's peak RSS. Not ``ru_maxrss``: Linux carries that over ``exec``, so a
+    child would report its parent's peak when that was higher."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -20,7 +20,6 @@ a log with a single sample opens without one.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import re
@@ -151,12 +150,13 @@ def _inspect_log(path: Path) -> ModuleType:
 
 
 def _off_loop(fn: Callable[[], T]) -> T:
-    """Call ``fn`` where no asyncio loop runs: Inspect's synchronous readers patch a
-    running loop (nest_asyncio), which must not happen to a Textual app's."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return fn()
+    """Call one of Inspect's synchronous readers on a thread of its own.
+
+    Each runs an asyncio loop to completion. Where a loop runs already (a Textual
+    app) it would patch that loop with nest_asyncio; and on the main thread
+    Python 3.11's ``asyncio.Runner`` ends by formatting ``repr()`` of the finished
+    task, which holds the result: a whole ``EvalSample``, hundreds of milliseconds
+    for a sample of 100 turns. A worker thread has neither problem."""
     with ThreadPoolExecutor(1, thread_name_prefix="inspect-read") as ex:
         return ex.submit(fn).result()
 
@@ -176,29 +176,58 @@ def _read(path: Path, what: str, fn: Callable[[], T]) -> T:
         ) from e
 
 
+#: Headers and sample summaries read, by (what, path), with the file's (mtime, size) then:
+#: opening sample after sample of one log reads them once.
+_READ: dict[tuple[str, str], tuple[tuple[int, int], Any]] = {}
+_READ_MAX = 16
+
+
+def _cached(what: str, path: Path, read: Callable[[], T]) -> T:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise LogError("no such file", path=path) from None
+    key, stamp = (what, str(path.resolve())), (st.st_mtime_ns, st.st_size)
+    hit = _READ.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]  # type: ignore[no-any-return]
+    value = read()
+    if len(_READ) >= _READ_MAX:
+        _READ.pop(next(iter(_READ)))
+    _READ[key] = (stamp, value)
+    return value
+
+
 def read_header(path: Path) -> EvalLog:
     """The log's header (no samples): task, model, status, results, stats."""
     ilog = _inspect_log(path)
-    header: EvalLog = _read(path, "the header", lambda: ilog.read_eval_log(path, header_only=True))
-    return header
+
+    def read() -> EvalLog:
+        header: EvalLog = ilog.read_eval_log(path, header_only=True)
+        return header
+
+    return _cached("header", path, lambda: _read(path, "the header", read))
 
 
 def read_summaries(path: Path) -> list[EvalSampleSummary]:
     ilog = _inspect_log(path)
-    out: list[EvalSampleSummary] = _read(
-        path, "the sample summaries", lambda: ilog.read_eval_log_sample_summaries(path)
+    return _cached(
+        "summaries",
+        path,
+        lambda: _read(
+            path, "the sample summaries", lambda: ilog.read_eval_log_sample_summaries(path)
+        ),
     )
-    return out
 
 
 def read_sample(path: Path, sample_id: int | str, epoch: int) -> EvalSample:
+    """One sample, decoded, its attachments resolved in the fields shown."""
     ilog = _inspect_log(path)
     sample: EvalSample = _read(
         path,
         f"sample {sample_id} (epoch {epoch})",
-        lambda: ilog.read_eval_log_sample(
-            path, sample_id, epoch, resolve_attachments="core", exclude_fields={"store"}
-        ),
+        # no exclude_fields: with it Inspect parses the sample with ijson, several times slower
+        lambda: ilog.read_eval_log_sample(path, sample_id, epoch, resolve_attachments="core"),
     )
     return sample
 
