@@ -241,7 +241,7 @@ def resolve_sample(
     if frag is None:
         if len(summaries) == 1:
             return summaries[0]
-        first = summaries[0]
+        first = min(summaries, key=_sample_order)
         raise SampleChoice(
             path,
             len(summaries),
