@@ -9,11 +9,27 @@ the index, the median and p95 time to load a random step, and the peak RSS of
 a fresh process that indexes the file. Prints medians over REPEAT runs.
 Targets on the 2-core dev machine: index of 50 MB <= 0.5 s, one step <= 5 ms,
 peak RSS <= 150 MB while indexing.
+
+Then, side by side (``--inspect-samples 0`` skips it; needs inspect-ai): the same
+10,000 turns as an Inspect AI log (100 samples x 100 turns, written by Inspect
+with its mockllm model, cached in bench/out/) and as one agentdeck log (those
+samples converted and written with LogWriter as one run of 10,000 steps). Each
+figure comes from a fresh process, median of SIDE_REPEAT:
+
+- open to first paint: the replay screen (160x48) showing its first step, from
+  just before the log is opened (an Inspect log: header, summaries, sample 1
+  decoded and converted; imports of Inspect's reader included);
+- one step: show a random turn of the 10,000 (Inspect: decode its sample, then
+  the step), and the next step of a sample already open;
+- full pass: read every event of every turn;
+- peak RSS of the process (imports included), for the first paint and the
+  full pass; Inspect's own ``read_eval_log`` of the whole log for reference.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import subprocess
@@ -143,22 +159,325 @@ def write_log(path: Path, steps: int, seed: int = 0) -> tuple[int, float]:
     return bus.next_seq, elapsed
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec (the parent's peak would show)
 RSS_CHILD = """
-import resource, sys, time
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from agentdeck.engine.log import RunLog
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 log = RunLog.open({path!r})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base / 1024, peak / 1024)
+print(base, hwm())
 """
+
+
+# -- side by side: an Inspect AI log and an agentdeck log of the same turns -------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+
+
+def inspect_log(samples: int, turns: int) -> Path:
+    """The Inspect log of ``samples`` x ``turns`` model calls (made once, then cached)."""
+    d = OUT / f"inspect-{samples}x{turns}"
+    found = sorted(d.glob("*.eval")) if d.is_dir() else []
+    if found:
+        return found[-1]
+    sys.path.insert(0, str(ROOT / "tests"))
+    from inspect_logs import Spec, make_inspect_log
+
+    print(
+        f"writing an Inspect log of {samples} x {turns} turns with mockllm (once) ...", flush=True
+    )
+    t0 = time.perf_counter()
+    path = make_inspect_log(
+        d,
+        Spec(samples=samples, turns=turns - 1, message_limit=2 * turns + 50, output_bytes=1000),
+    )
+    print(f"  {path.name} in {time.perf_counter() - t0:.0f} s")
+    return path
+
+
+def same_turns_log(eval_path: Path) -> Path:
+    """One agentdeck log holding every sample's turns as consecutive steps."""
+    import msgspec
+
+    from agentdeck.engine.events import Grade, RunEnd, RunStart, Totals
+    from agentdeck.engine.log.inspectlog import sample_infos
+
+    path = eval_path.with_suffix(".agentdeck.jsonl")
+    if path.exists():
+        return path
+    infos = sample_infos(eval_path)
+    tmp = path.with_suffix(".tmp")
+    writer = LogWriter(tmp)
+    seq, offset, totals = 0, 0, Totals()
+    for i, info in enumerate(infos):
+        log = RunLog.open(info.spec)
+        for ev in log.events():
+            if isinstance(ev, RunStart):
+                if i == 0:
+                    steps = sum(x.steps or 0 for x in infos)
+                    writer.write(msgspec.structs.replace(ev, seq=seq, max_steps=steps))
+                    seq += 1
+                continue
+            if isinstance(ev, RunEnd):
+                assert ev.totals is not None
+                totals.add(ev.totals)
+                totals.steps += ev.totals.steps
+                totals.wall_s += ev.totals.wall_s
+                totals.cost_usd = (
+                    None
+                    if ev.totals.cost_usd is None or totals.cost_usd is None
+                    else totals.cost_usd + ev.totals.cost_usd
+                )
+                continue
+            if isinstance(ev, Grade) and i < len(infos) - 1:
+                continue
+            step = getattr(ev, "step", None)
+            if isinstance(step, int):
+                ev = msgspec.structs.replace(ev, step=step + offset)
+            writer.write(msgspec.structs.replace(ev, seq=seq))
+            seq += 1
+        offset += len(log.step_numbers)
+        log.close()
+    writer.write(RunEnd(seq=seq, t=time.time(), status="completed", totals=totals))
+    writer.close()
+    tmp.replace(path)
+    return path
+
+
+def _rss_mb() -> float:
+    """This process's peak RSS. Not ``ru_maxrss``: Linux carries that over ``exec``, so a
+    child would report its parent's peak when that was higher."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _specs(path: Path) -> list[str]:
+    from agentdeck.engine.log.inspectlog import sample_infos
+
+    return [s.spec for s in sample_infos(path)]
+
+
+def child_paint(path: str) -> dict[str, float]:
+    import asyncio
+
+    from agentdeck.tui.app import AgentDeckApp
+    from agentdeck.tui.screens.run import RunScreen
+
+    if path.endswith(".eval"):
+        path += "#1:1"  # what 'agentdeck replay LOG.eval#1' opens
+
+    async def go() -> float:
+        t0 = time.perf_counter()
+        log = RunLog.open(path)
+        app = AgentDeckApp(lambda: RunScreen(log, mode="replay"))
+        async with app.run_test(size=(160, 48)) as pilot:
+            while not (
+                isinstance(app.screen, RunScreen)
+                and app.screen.detail_step == 1
+                and app.screen.steps.count > 0
+            ):
+                await asyncio.sleep(0.001)
+            t = time.perf_counter() - t0
+            await pilot.press("q")
+        return t
+
+    return {"paint_s": asyncio.run(go()), "rss_mb": _rss_mb()}
+
+
+def child_list(path: str) -> dict[str, float]:
+    """An Inspect log's sample list (what 'agentdeck replay LOG.eval' opens), filled."""
+    import asyncio
+
+    from agentdeck.tui.app import AgentDeckApp
+    from agentdeck.tui.screens.runs import RunsScreen
+
+    async def go() -> float:
+        t0 = time.perf_counter()
+        app = AgentDeckApp(lambda: RunsScreen(Path(path)))
+        async with app.run_test(size=(160, 48)) as pilot:
+            while not (isinstance(app.screen, RunsScreen) and app.screen.table.row_count > 0):
+                await asyncio.sleep(0.001)
+            t = time.perf_counter() - t0
+            await pilot.press("q")
+        return t
+
+    return {"paint_s": asyncio.run(go()), "rss_mb": _rss_mb()}
+
+
+def child_step(path: str) -> dict[str, float]:
+    """A random turn of all of them; and the next one where the log is open already."""
+    rng = random.Random(3)
+    inspect = Path(path).suffix == ".eval"
+    any_ms, next_ms = [], []
+    if inspect:
+        specs = _specs(Path(path))
+        for _ in range(20):
+            spec = rng.choice(specs)
+            t0 = time.perf_counter()
+            log = RunLog.open(spec)
+            n = rng.choice(log.step_numbers[:-1])
+            log.step(n)
+            any_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            log.step(n + 1)
+            next_ms.append((time.perf_counter() - t0) * 1000)
+            log.close()
+    else:
+        log = RunLog.open(path)
+        for _ in range(200):
+            n = rng.choice(log.step_numbers[:-1])
+            log._step_cache.clear()
+            t0 = time.perf_counter()
+            log.step(n)
+            any_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            log.step(n + 1)
+            next_ms.append((time.perf_counter() - t0) * 1000)
+    return {"any_ms": statistics.median(any_ms), "next_ms": statistics.median(next_ms)}
+
+
+def child_full(path: str) -> dict[str, float]:
+    t0 = time.perf_counter()
+    events = 0
+    if Path(path).suffix == ".eval":
+        for spec in _specs(Path(path)):
+            with RunLog.open(spec) as log:
+                events += sum(1 for _ in log.events())
+    else:
+        with RunLog.open(path) as log:
+            events = sum(1 for _ in log.events())
+    return {"full_s": time.perf_counter() - t0, "rss_mb": _rss_mb(), "events": events}
+
+
+def child_native(path: str) -> dict[str, float]:
+    from inspect_ai.log import read_eval_log
+
+    t0 = time.perf_counter()
+    log = read_eval_log(path, resolve_attachments="core")
+    n = len(log.samples or [])
+    return {"full_s": time.perf_counter() - t0, "rss_mb": _rss_mb(), "samples": n}
+
+
+CHILDREN = {
+    "paint": child_paint,
+    "list": child_list,
+    "step": child_step,
+    "full": child_full,
+    "native": child_native,
+}
+
+
+def in_child(mode: str, path: Path, repeat: int) -> dict[str, float]:
+    """Medians over ``repeat`` fresh processes."""
+    runs = []
+    for _ in range(repeat):
+        p = subprocess.run(
+            [sys.executable, __file__, "--child", mode, str(path)],
+            capture_output=True,
+            text=True,
+        )
+        if p.returncode != 0:
+            raise SystemExit(f"{mode} {path}: {p.stderr.strip().splitlines()[-1:]}")
+        runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def side_by_side(samples: int, turns: int, repeat: int) -> None:
+    try:
+        import inspect_ai  # noqa: F401
+    except ImportError:
+        print("side by side: skipped (needs inspect-ai: pip install 'agentdeck[inspect]')")
+        return
+    ev = inspect_log(samples, turns)
+    ad = same_turns_log(ev)
+    n_steps = len(RunLog.open(ad).step_numbers)
+    print(
+        f"\nside by side: the same {n_steps:,} turns ({samples} samples x {turns} turns), "
+        f"fresh processes, medians of {repeat}"
+    )
+    res: dict[str, dict[str, dict[str, float]]] = {}
+    for label, path in (("agentdeck", ad), ("inspect", ev)):
+        res[label] = {m: in_child(m, path, repeat) for m in ("paint", "step", "full")}
+    listed = in_child("list", ev, repeat)
+    native = in_child("native", ev, repeat)
+    a, i = res["agentdeck"], res["inspect"]
+    rows = [
+        (
+            "file",
+            f"{ad.stat().st_size / 1e6:.1f} MB (JSONL)",
+            f"{ev.stat().st_size / 1e6:.1f} MB (.eval)",
+        ),
+        (
+            "open to first paint",
+            f"{a['paint']['paint_s'] * 1000:.0f} ms",
+            f"{i['paint']['paint_s'] * 1000:.0f} ms (sample 1)",
+        ),
+        (
+            "sample list painted",
+            "",
+            f"{listed['paint_s'] * 1000:.0f} ms ({samples} rows, summaries only)",
+        ),
+        (
+            "peak RSS at first paint",
+            f"{a['paint']['rss_mb']:.0f} MB",
+            f"{i['paint']['rss_mb']:.0f} MB",
+        ),
+        (
+            "one step, any of them",
+            f"{a['step']['any_ms']:.2f} ms",
+            f"{i['step']['any_ms']:.0f} ms (its sample decoded)",
+        ),
+        ("next step, log open", f"{a['step']['next_ms']:.2f} ms", f"{i['step']['next_ms']:.2f} ms"),
+        (
+            "full pass (every event)",
+            f"{a['full']['full_s']:.1f} s",
+            f"{i['full']['full_s']:.1f} s ({samples} samples)",
+        ),
+        ("peak RSS, full pass", f"{a['full']['rss_mb']:.0f} MB", f"{i['full']['rss_mb']:.0f} MB"),
+        (
+            "Inspect's read_eval_log, whole log",
+            "",
+            f"{native['full_s']:.1f} s, peak RSS {native['rss_mb']:.0f} MB",
+        ),
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    print(f"{'':<{w0}}  {'agentdeck log':<{w1}}  Inspect log")
+    for r in rows:
+        print(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--inspect-samples", type=int, default=100, help="0: no side by side")
+    ap.add_argument("--inspect-turns", type=int, default=100)
+    ap.add_argument("--side-repeat", type=int, default=3)
+    ap.add_argument("--only-side", action="store_true", help="just the side by side")
+    ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    root = str(Path(__file__).resolve().parents[1])
+    if args.child:
+        mode, path = args.child
+        print(json.dumps(CHILDREN[mode](path)))
+        return
+    if not args.only_side:
+        own_log(args)
+    if args.inspect_samples:
+        side_by_side(args.inspect_samples, args.inspect_turns, args.side_repeat)
+
+
+def own_log(args: argparse.Namespace) -> None:
+    root = str(ROOT)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"
         rates, index_s, step_ms, rss = [], [], [], []

@@ -1,8 +1,9 @@
 """The agentdeck Textual app and the entry points the CLI calls.
 
 ``run_live_app`` starts a run and watches it, ``run_replay_app`` opens a log
-(or follows one being written), ``run_runs_app`` lists a log directory. Each
-returns a process exit code.
+(or follows one being written), ``run_runs_app`` lists a log directory (or an
+Inspect AI log's samples), ``run_compare_app`` shows two runs side by side.
+Each returns a process exit code.
 """
 
 from __future__ import annotations
@@ -87,16 +88,18 @@ def _keymap_or_warn() -> dict[str, str]:
 # -- entry points ---------------------------------------------------------------------------
 
 
-def run_replay_app(path: Path, *, follow: bool = False) -> int:
-    """Open a finished log at its first step (or follow one being written). Exit 0,
-    or 2 when the log cannot be read (the message says why)."""
+def run_replay_app(path: Path, *, follow: bool = False, log: RunLog | None = None) -> int:
+    """Open a finished log at its first step (or follow one being written); ``log``:
+    ``path`` opened already. Exit 0, or 2 when the log cannot be read (the message
+    says why)."""
     from agentdeck.tui.screens.run import RunScreen
 
-    try:
-        log = RunLog.open(path, follow=follow)
-    except LogError as e:
-        print(f"agentdeck: {e}", file=sys.stderr)
-        return 2
+    if log is None:
+        try:
+            log = RunLog.open(path, follow=follow)
+        except LogError as e:
+            print(f"agentdeck: {e}", file=sys.stderr)
+            return 2
     app = AgentDeckApp(
         lambda: RunScreen(log, mode="follow" if follow else "replay"), keymap=_keymap_or_warn()
     )
@@ -106,17 +109,31 @@ def run_replay_app(path: Path, *, follow: bool = False) -> int:
 
 
 def run_runs_app(log_dir: Path) -> int:
-    """List the runs in ``log_dir``. Exit 0, or 2 when it is not a directory."""
+    """List the runs in ``log_dir`` (or the samples of an Inspect AI log). Exit 0, or 2
+    when it is neither a directory nor an Inspect log."""
+    from agentdeck.tui.runs import is_inspect_log
     from agentdeck.tui.screens.runs import RunsScreen
 
-    if not log_dir.is_dir():
+    if not log_dir.is_dir() and not is_inspect_log(log_dir):
         print(
-            f"agentdeck: {log_dir}: not a directory (pass the log directory, e.g. logs/)",
+            f"agentdeck: {log_dir}: not a directory or an Inspect AI log (pass the log "
+            "directory, e.g. logs/)",
             file=sys.stderr,
         )
         return 2
     app = AgentDeckApp(lambda: RunsScreen(log_dir), keymap=_keymap_or_warn())
     code = app.run()
+    return 0 if code is None else code
+
+
+def run_compare_app(a: RunLog, b: RunLog) -> int:
+    """Two open logs side by side. Exit 0."""
+    from agentdeck.tui.screens.compare import CompareScreen
+
+    app = AgentDeckApp(lambda: CompareScreen(a, b), keymap=_keymap_or_warn())
+    code = app.run()
+    a.close()
+    b.close()
     return 0 if code is None else code
 
 

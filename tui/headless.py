@@ -377,6 +377,8 @@ def print_step(
                 )
             )
             console.print(escape("\n".join(lines)), style="red" if res.error else None)
+            if res.error and res.error not in text:
+                console.print(f"error: {escape(res.error)}", style="red")
     for w in rec.warnings:
         console.print(f"[yellow]warning[/] ({escape(w.where)}): {escape(w.message)}")
     for e in rec.errors:

@@ -3,27 +3,64 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from agentdeck.engine.log import EVENTS_FILE, LogError, RunLog
+from agentdeck.engine.log import EVENTS_FILE, LogError, RunLog, inspectlog
 
-LOG_SUFFIXES = (".jsonl", ".md", ".txt")
+T = TypeVar("T")
+LOG_SUFFIXES = (".jsonl", ".md", ".txt", ".eval", ".json")
 
 
 def find_runs(log_dir: Path) -> list[Path]:
-    """Each ``<dir>/events.jsonl`` one level down, plus ``*.jsonl`` / ``*.md`` logs
-    directly in ``log_dir`` (``*.txt`` too when it starts like a markdown log)."""
+    """Each ``<dir>/events.jsonl`` one level down, plus ``*.jsonl`` logs, seed-format
+    markdown logs (``*.md``, ``*.txt`` that start with "# Agent Run Log") and Inspect AI
+    logs (``*.eval``, ``*.json``) directly in ``log_dir``. ``log_dir`` may be an Inspect log: then its samples
+    (``LOG#ID:EPOCH``), read from its sample summaries."""
+    if log_dir.is_file():
+        return [Path(s.spec) for s in _sample_infos(log_dir)]
     found: list[Path] = []
     for p in sorted(log_dir.iterdir()):
         if p.is_dir():
             if (p / EVENTS_FILE).is_file():
                 found.append(p / EVENTS_FILE)
         elif p.is_file() and p.suffix in LOG_SUFFIXES:
-            if p.suffix == ".txt" and not _looks_markdown(p):
+            if p.suffix in (".txt", ".md") and not _looks_markdown(p):
+                continue  # a README beside the runs is not a run
+            if p.suffix == ".json" and not inspectlog.sniff_file(p):
                 continue
             found.append(p)
     return found
+
+
+def is_inspect_log(path: Path) -> bool:
+    """An Inspect AI log file (not one of its samples)."""
+    return path.is_file() and inspectlog.sniff_file(path)
+
+
+#: What was read of Inspect logs (headers, sample summaries) by (what, path), with the
+#: file's (mtime, size) then: a list of 100 samples reads the summaries once, not 100 times.
+_READ: dict[tuple[str, str], tuple[tuple[int, int], Any]] = {}
+
+
+def _cached(what: str, path: Path, read: Callable[[Path], T]) -> T:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise LogError("no such file", path=path) from None
+    key, stamp = (what, str(path)), (st.st_mtime_ns, st.st_size)
+    hit = _READ.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    value = read(path)
+    _READ[key] = (stamp, value)
+    return value
+
+
+def _sample_infos(path: Path) -> list[inspectlog.SampleInfo]:
+    return _cached("samples", path, inspectlog.sample_infos)
 
 
 def _looks_markdown(p: Path) -> bool:
@@ -57,6 +94,13 @@ class RunInfo:
     #: A batch (``tui/batches.py``): ``path`` is its directory; the grade reads ``grade_note``.
     batch: bool = False
     grade_note: str | None = None
+    #: "agentdeck" (a run), "inspect-log" (an Inspect AI log: opens as its samples) or
+    #: "inspect-sample" (one of them).
+    kind: str = "agentdeck"
+    #: Samples in an Inspect log (its row shows them instead of steps).
+    samples: int | None = None
+    #: Scores in words where there is no pass/fail (an Inspect log's headline metric).
+    score: str | None = None
 
     @property
     def agent_model(self) -> str:
@@ -71,7 +115,7 @@ class RunInfo:
         if self.grade_note is not None:
             return self.grade_note
         if self.passed is None:
-            return "-"
+            return self.score or "-"
         if self.passed:
             return "passed"
         return "failed" if self.submitted is not False else "not submitted"
@@ -124,6 +168,14 @@ def read_run_info(path: Path) -> RunInfo:
 
 
 def _read_run_info(path: Path, info: RunInfo) -> RunInfo:
+    base, sample = inspectlog.split_spec(path)
+    if sample is not None or inspectlog.sniff_file(path):
+        try:
+            return _inspect_info(base, sample, info)
+        except LogError as e:
+            info.problem = str(e)
+            info.status = "unreadable"
+            return info
     try:
         log = RunLog.open(path, follow=True)
     except LogError as e:
@@ -155,6 +207,35 @@ def _read_run_info(path: Path, info: RunInfo) -> RunInfo:
         info.seal, info.seal_label = verdict.status, verdict.label
     finally:
         log.close()
+    return info
+
+
+def _inspect_info(path: Path, sample: str | None, info: RunInfo) -> RunInfo:
+    """An Inspect log's row (from its header) or one sample's (from its summary)."""
+    info.seal, info.seal_label = "unsealed", "inspect"
+    if sample is None:
+        li = _cached("header", path, inspectlog.log_info)
+        info.kind = "inspect-log"
+        info.task, info.agent, info.model = li.task, li.agent, li.model
+        info.status, info.started, info.samples = li.status, li.started, li.samples
+        info.input_tokens, info.output_tokens = li.usage.input_tokens, li.usage.output_tokens
+        info.cost_usd, info.score = li.cost_usd, li.headline
+        return info
+    spec = str(path) + inspectlog.SAMPLE_SEP + sample
+    found = next((s for s in _sample_infos(path) if s.spec == spec), None)
+    if found is None:
+        raise LogError(f"no sample {sample!r} in this Inspect AI log", path=path)
+    li = _cached("header", path, inspectlog.log_info)
+    info.kind = "inspect-sample"
+    # the sample first: long Inspect file names are clipped at the end
+    info.name = f"{inspectlog.SAMPLE_SEP}{sample} {path.name}"
+    info.task, info.agent, info.model = li.task, li.agent, li.model
+    info.status, info.started = found.status, found.started
+    info.steps = found.steps or 0
+    info.input_tokens, info.output_tokens = found.usage.input_tokens, found.usage.output_tokens
+    info.cost_usd, info.passed, info.score = found.cost_usd, found.passed, found.score
+    if found.passed is not None:
+        info.submitted = True
     return info
 
 

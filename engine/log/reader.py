@@ -5,7 +5,8 @@ offsets, event type, step) from each line's fixed prefix
 ``{"seq":N,"t":T,"type":"X","step":S`` without parsing the JSON; a step is
 parsed only when asked for. A torn last line is ignored with a warning, a log
 that is still being written can be followed (``refresh``), and a seed-format
-markdown log is read through the same class (imported to events first).
+markdown log or one sample of an Inspect AI log is read through the same class
+(converted to events first).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from agentdeck.engine.events import (
     decode_event,
     encode_event_bytes,
 )
+from agentdeck.engine.log import inspectlog
 from agentdeck.engine.log.errors import LogError
 from agentdeck.engine.log.records import CallRecord, StepRecord
 from agentdeck.engine.log.rundir import EVENTS_FILE
@@ -182,7 +184,12 @@ class RunLog:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, follow: bool = False) -> RunLog:
-        p = Path(path)
+        """Open a log: a run directory, an ``events.jsonl``, a seed-format markdown log,
+        or an Inspect AI log (``.eval`` / ``.json``; one sample as ``LOG#ID[:EPOCH]``,
+        see ``agentdeck.engine.log.inspectlog``)."""
+        p, sample = inspectlog.split_spec(path)
+        if sample is not None and not p.is_file():
+            raise LogError("no such file", path=p)
         if p.is_dir():
             if (p / EVENTS_FILE).exists():
                 p = p / EVENTS_FILE
@@ -205,6 +212,18 @@ class RunLog:
                 head = f.read(4096)
         except OSError as e:
             raise LogError(f"cannot read: {e.strerror}", path=p) from e
+        if sample is not None or inspectlog.looks_like_inspect(p, head):
+            if sample is not None and not inspectlog.looks_like_inspect(p, head):
+                raise LogError(
+                    f"'{inspectlog.SAMPLE_SEP}{sample}' names a sample, and only Inspect AI "
+                    "logs (.eval, .json) hold samples",
+                    path=p,
+                )
+            if follow:
+                raise LogError(
+                    "an Inspect AI log cannot be followed; open it without --follow", path=p
+                )
+            return inspectlog.open_run_log(p, sample)
         if _is_markdown(head):
             from agentdeck.engine.log.markdown import MarkdownError, import_markdown
 
@@ -620,7 +639,11 @@ class RunLog:
         The verdict is kept; ``recheck`` computes it again (a followed run's writer
         seals the log as it closes, just after ``run_end``)."""
         if self._seal is None or recheck:
-            if self.path is None or self.format != "jsonl" or self.header is None:
+            if self.format == "inspect":
+                self._seal = Verdict(
+                    "unsealed", "an Inspect AI log; agentdeck seals the logs it writes"
+                )
+            elif self.path is None or self.format != "jsonl" or self.header is None:
                 self._seal = Verdict("unsealed", "not a log file agentdeck wrote")
             else:
                 announced = self.header.host.get("seal_key")

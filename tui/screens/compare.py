@@ -35,6 +35,10 @@ def _label(log: RunLog) -> str:
         if log.path and log.path.name == "events.jsonl"
         else (log.path.name if log.path else log.name)
     )
+    if log.format == "inspect":
+        # run.eval#7:2 -> "#7:2 run.eval": the sample stays in sight when clipped
+        base, sep, sample = name.rpartition("#")
+        name = f"{sep}{sample} {base}"
     if h is None:
         return name
     return f"{name} ({h.agent}/{h.model})" if h.model else f"{name} ({h.agent})"

@@ -105,7 +105,8 @@ class RunsScreen(Screen):
             self._rebuild()
 
     def _title(self, note: str = "") -> None:
-        t = Text(f" Runs in {self.log_dir}", style="bold")
+        what = "Samples of" if self.log_dir.is_file() else "Runs in"
+        t = Text(f" {what} {self.log_dir}", style="bold")
         t.append(
             f"  {len(self.shown)}/{len(self.runs)} shown · sort: {self.sort_key} "
             f"{'↓' if self.reverse else '↑'}",
@@ -141,7 +142,11 @@ class RunsScreen(Screen):
         # filling it once more after that refresh draws them at their full width
         self.call_after_refresh(self._rebuild)
         if not self.runs:
-            self._title("no runs found (looked for */events.jsonl, *.jsonl, *.md)")
+            self._title(
+                "no samples in this log"
+                if self.log_dir.is_file()
+                else "no runs found (looked for */events.jsonl, *.jsonl, *.md, *.eval, *.json)"
+            )
 
     def _rebuild(self) -> None:
         table = self.table
@@ -183,6 +188,8 @@ class RunsScreen(Screen):
             ),
             "steps": f"{r.steps} runs"
             if r.batch
+            else f"{r.samples} samples"
+            if r.samples is not None
             else (f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps)),
             "tokens": fmt.tokens(r.tokens),
             "cost": fmt.cost(r.cost_usd),
@@ -290,6 +297,10 @@ class RunsScreen(Screen):
 
             self.app.push_screen(BatchScreen(batch_dir=BatchDir(r.path)))
             return
+        if r.kind == "inspect-log" and r.samples != 1:
+            # an Inspect log opens as the list of its samples
+            self.app.push_screen(RunsScreen(r.path))
+            return
         from agentdeck.tui.screens.run import RunScreen
 
         follow = not r.finished and r.path.suffix == ".jsonl"
@@ -303,6 +314,13 @@ class RunsScreen(Screen):
     def action_compare(self) -> None:
         if len(self.marked) != 2:
             self.notify("Mark two runs with space, then press c.", timeout=3)
+            return
+        whole = [r.name for r in self.runs if r.path in self.marked and r.kind == "inspect-log"]
+        if whole:
+            self.notify(
+                f"{whole[0]} is a whole Inspect log: open it (enter) and mark two samples.",
+                severity="warning",
+            )
             return
         from agentdeck.tui.screens.compare import CompareScreen
 
