@@ -296,6 +296,20 @@ _USER_BLOCKS = {"text", "image", "document", "tool_result", "search_result"}
 _ASSISTANT_BLOCKS = {"text", "tool_use", "thinking", "redacted_thinking", "server_tool_use"}
 
 
+#: Anthropic-defined tool types the API knows: type -> (required name, extra keys allowed).
+ANTHROPIC_TOOL_TYPES: dict[str, tuple[str, frozenset[str]]] = {
+    "bash_20250124": ("bash", frozenset()),
+    "bash_20241022": ("bash", frozenset()),
+    "text_editor_20250728": ("str_replace_based_edit_tool", frozenset({"max_characters"})),
+    "text_editor_20250429": ("str_replace_based_edit_tool", frozenset()),
+    "text_editor_20250124": ("str_replace_editor", frozenset()),
+    "text_editor_20241022": ("str_replace_editor", frozenset()),
+}
+_CUSTOM_TOOL_KEYS = frozenset(
+    {"type", "name", "description", "input_schema", "cache_control", "strict", "input_examples"}
+)
+
+
 def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
     """What the real API would reject in one request body, each as a sentence."""
     v: list[str] = []
@@ -333,6 +347,26 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
             if t["name"] in names:
                 v.append(f"tools.{i}.name: duplicate tool name {t['name']!r}")
             names.add(t["name"])
+            ttype = t.get("type", "custom")
+            if ttype != "custom":
+                # an Anthropic-defined tool: a known type, its fixed name, its own keys
+                known = ANTHROPIC_TOOL_TYPES.get(ttype)
+                if known is None:
+                    v.append(f"tools.{i}.type: unknown tool type {ttype!r}")
+                    continue
+                name, extra = known
+                if t["name"] != name:
+                    v.append(f"tools.{i}.name: a {ttype} tool must be named {name!r}")
+                bad = sorted(set(t) - {"type", "name", "cache_control", *extra})
+                if bad:
+                    v.append(f"tools.{i}: {', '.join(bad)}: Extra inputs are not permitted")
+                mc = t.get("max_characters")
+                if mc is not None and (not isinstance(mc, int) or mc < 1):
+                    v.append(f"tools.{i}.max_characters: expected a positive integer")
+                continue
+            bad = sorted(set(t) - _CUSTOM_TOOL_KEYS)
+            if bad:
+                v.append(f"tools.{i}: {', '.join(bad)}: Extra inputs are not permitted")
             schema = t.get("input_schema")
             if not isinstance(schema, dict) or schema.get("type") != "object":
                 v.append(
