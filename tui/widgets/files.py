@@ -233,7 +233,7 @@ class FilesPane(Horizontal):
 
     DEFAULT_CSS = """
     FilesPane { height: 1fr; }
-    FilesPane > FileTree { width: 34; min-width: 20; border-right: solid $panel; }
+    FilesPane > FileTree { width: 30%; min-width: 16; max-width: 36; border-right: solid $panel; }
     FilesPane > #files-view { width: 1fr; padding: 0 1; }
     """
 

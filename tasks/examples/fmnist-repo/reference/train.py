@@ -35,10 +35,24 @@ class EpochPrinter:
             self.row = {}
 
 
-def epochs_for(n_train: int, cfg: Config, samples_per_s: float = 2500.0) -> int:
-    """As many of ``cfg.epochs`` as fit the time budget at a cautious CPU speed."""
-    per_epoch = n_train / samples_per_s
-    return max(2, min(cfg.epochs, int(cfg.time_budget_s // max(per_epoch, 1e-6))))
+def measured_speed(X: np.ndarray, y: np.ndarray, num_classes: int, cfg: Config) -> float:
+    """Training samples a second on this machine (one short epoch on a slice)."""
+    n = min(len(y), 4 * cfg.batch_size)
+    shape = (int(X.shape[-2]), int(X.shape[-1]))
+    probe = fit(
+        lambda: build_model(num_classes, shape, cfg),
+        X[:n],
+        y[:n],
+        config=TrainConfig(epochs=1, batch_size=cfg.batch_size, val_fraction=0, patience=None),
+        on_metric=lambda *a, **k: None,
+    )
+    return max(probe.samples_per_s, 1.0)
+
+
+def epochs_for(n_train: int, samples_per_s: float, cfg: Config) -> int:
+    """As many of ``cfg.epochs`` as fit the time budget (at least 3)."""
+    per_epoch = n_train / samples_per_s * 1.15  # validation and augmentation on top
+    return max(3, min(cfg.epochs, int(cfg.time_budget_s // max(per_epoch, 1e-6))))
 
 
 def train(
@@ -52,7 +66,8 @@ def train(
     hflip: bool,
 ) -> nn.Module:
     shape = (int(X.shape[-2]), int(X.shape[-1]))
-    epochs = epochs_for(len(y), cfg)
+    speed = measured_speed(X, y, num_classes, cfg)
+    epochs = epochs_for(len(y), speed, cfg)
     tc = TrainConfig(
         epochs=epochs,
         batch_size=cfg.batch_size,
@@ -66,7 +81,11 @@ def train(
             shape, max_shift=cfg.max_shift if min(shape) > 8 else 1, hflip=hflip
         ),
     )
-    print(f"training for up to {epochs} epochs on {len(y):,} images", flush=True)
+    print(
+        f"training for up to {epochs} epochs on {len(y):,} images "
+        f"({speed:,.0f} samples/s here, {cfg.time_budget_s:g} s budget)",
+        flush=True,
+    )
     result = fit(
         lambda: build_model(num_classes, shape, cfg),
         X,
