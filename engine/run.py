@@ -606,7 +606,8 @@ def _start_sampler(sandbox: Any, bus: EventBus) -> Any:
         from agentdeck.engine.sysmetrics import SystemSampler
     except ImportError:
         return None
-    sampler = SystemSampler(lambda: sandbox.pid, bus.emit)  # follows kernel restarts
+    # follows kernel restarts; a repository task's work runs in its bash session
+    sampler = SystemSampler(lambda: sandbox.shell_pid or sandbox.pid, bus.emit)
     sampler.start()
     return sampler
 

@@ -229,6 +229,10 @@ class FolderSpec:
     def toml_path(self) -> Path:
         return self.path / TASK_FILE
 
+    def rule_text(self) -> str:
+        """The pass rule with the parameters' defaults filled in."""
+        return parse_rule(self.pass_rule, {p.name: p.default for p in self.params}).text()
+
 
 def _where(spec_path: Path, key: str | None = None) -> str:
     return f"{spec_path}" + (f" [{key}]" if key else "")
@@ -1200,7 +1204,7 @@ def check_folder(
         TASK_FILE,
         True,
         f"{spec.name}: {spec.kind} task, tools {', '.join(spec.tools)}, "
-        f"metric {spec.metric} ({spec.direction}), pass {spec.pass_rule}",
+        f"metric {spec.metric} ({spec.direction}), pass {spec.rule_text()}",
         time.perf_counter() - t0,
     )
     task = FolderTask(spec)

@@ -35,7 +35,9 @@ what was answered) and validated like the API would: roles alternate starting
 with ``user`` and the last one is ``user``; every ``tool_result`` answers a
 ``tool_use`` of the assistant message just before it, all of them, and comes
 before any other block of its message; ``is_error`` is a boolean; tools have
-a name and an object ``input_schema``; tool_use names are tools; at most 4
+a name and an object ``input_schema`` and no other keys, or are an
+Anthropic-defined type it knows (``bash_20250124``, ``text_editor_20250728``, ...)
+with that type's fixed name and keys; tool_use names are tools; at most 4
 ``cache_control`` breakpoints, each ``{"type": "ephemeral"}``; and the
 conversation grows step by step: a request with more than one message repeats
 the previous request's messages (after a fault: exactly them; after a reply:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from agentdeck.engine.agents.scripted import ScriptedAgent
-from agentdeck.engine.run import Run, RunConfig, RunResult, prepare
+from agentdeck.engine.run import Prepared, Run, RunConfig, RunResult, prepare
 from agentdeck.engine.task import ScriptedStep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "compat" / "log-1.1-fmnist-repo-digits.jsonl"
@@ -78,14 +78,19 @@ POLICY = [
 ]
 
 
-def play(log_dir: Path, *, sandbox: str = "auto", run_id: str | None = None) -> RunResult:
-    """Run the policy on fmnist-repo (digits) into ``log_dir``."""
+def prepared(log_dir: Path, *, sandbox: str = "auto", run_id: str | None = None) -> Prepared:
+    """fmnist-repo (digits) with this policy as the agent, writing into ``log_dir``."""
     cfg = RunConfig(
         task="fmnist-repo", params=dict(PARAMS), log_dir=log_dir, sandbox=sandbox, run_id=run_id
     )
     prep = prepare(cfg)
     prep.agent_factory = lambda inst: ScriptedAgent(POLICY)
-    return Run(prep).run()
+    return prep
+
+
+def play(log_dir: Path, *, sandbox: str = "auto", run_id: str | None = None) -> RunResult:
+    """Run the policy into ``log_dir``."""
+    return Run(prepared(log_dir, sandbox=sandbox, run_id=run_id)).run()
 
 
 def main() -> None:

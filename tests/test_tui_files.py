@@ -7,17 +7,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from textual.widgets import Static
 
 from agentdeck.engine.log import RunLog
-from agentdeck.tui.app import AgentDeckApp
+from agentdeck.tui.app import AgentDeckApp, make_live_app
 from agentdeck.tui.screens.compare import CompareScreen
 from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.files import FilesPane, FileTree
 from agentdeck.tui.widgets.metrics import MetricsPane
 
 from doubles import until
+from repo_policy import prepared
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
 REPO_LOG = COMPAT / "log-1.1-fmnist-repo-digits.jsonl"
@@ -142,3 +144,28 @@ async def test_compare_shows_both_trees_and_diffs(tmp_path: Path) -> None:
             body = text_of(screen.query_one(side).query_one(Static), width=80)
             assert "files after step 5" in body and "● model.py" in body
             assert "changes in step 5" in body and "+    return LogisticRegression(C=0.5" in body
+
+
+@pytest.mark.slow
+async def test_a_live_run_grows_in_the_files_tab_and_ends_graded(tmp_path: Path) -> None:
+    """The real engine runs a repository policy; the Files tab shows the files as the steps
+    write them, and the grade arrives at the end."""
+    app, handle = make_live_app(prepared(tmp_path))
+    seen: list[list[str]] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: isinstance(pilot.app.screen, RunScreen), timeout=60)
+        screen = pilot.app.screen
+        await pilot.press("5")
+        pane = screen.query_one(FilesPane)
+
+        def look() -> bool:
+            paths = pane.current.paths() if pane.current is not None else []
+            if not seen or seen[-1] != paths:
+                seen.append(paths)
+            return screen.state.finished
+
+        await until(pilot, look, timeout=240)
+        assert screen.state.grade is not None and screen.state.grade.passed
+        assert handle.join(60)
+    assert seen[-1] == ["main.py", "model.py", "submission/submission.csv"]
+    assert ["main.py", "model.py"] in seen  # seen growing (while main.py ran), not only at the end

@@ -112,8 +112,8 @@ def _editor_text(inp: dict[str, object]) -> tuple[str, str]:
         lines = [f"-{x}" for x in old.split("\n")] + [f"+{x}" for x in new.split("\n")]
         return "\n".join(lines), "diff"
     if command == "insert":
-        new = inp.get("insert_text", inp.get("new_str"))
-        return "\n".join(f"+{x}" for x in str(new or "").split("\n")), "diff"
+        text = str(inp.get("insert_text", inp.get("new_str")) or "")
+        return "\n".join(f"+{x}" for x in text.split("\n")), "diff"
     return "", "text"
 
 

@@ -682,6 +682,12 @@ class Sandbox:
             self._files = WorkFiles(lambda: self.work_dir)
         return self._files
 
+    @property
+    def shell_pid(self) -> int | None:
+        """The bash session's root process on the host, while it runs (None before)."""
+        shell = self._shell
+        return shell.pid if shell is not None else None
+
     def _shell_pids(self) -> set[int]:
         shell = self._shell
         return shell.tree_pids() if shell is not None else set()

@@ -43,7 +43,7 @@ def _print_task(console: Console, name: str, t: Task, where: str | None = None) 
             limits += f", {s.time_limit_s:g} s a run"
         console.print(
             f"  [dim]tools[/] {', '.join(s.tools)}, {s.submit_tool}  [dim]metric[/] {s.metric} "
-            f"({s.direction})  [dim]pass[/] {escape(s.pass_rule)}  [dim]budget[/] {limits}  "
+            f"({s.direction})  [dim]pass[/] {escape(s.rule_text())}  [dim]budget[/] {limits}  "
             f"[dim]resources[/] {s.resources.cpus:g} CPUs, {s.resources.gpus:g} GPUs, "
             f"{s.resources.memory_mb:,} MiB",
             soft_wrap=True,

@@ -18,13 +18,14 @@ class Config:
     widths: tuple[int, int, int] = (24, 48, 96)
     dropout: float = 0.2
     epochs: int = 12
+    min_epochs: int = 6
     batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 5e-4
     patience: int = 4
     max_shift: int = 2
     # seconds of training: fewer epochs on a slow machine (measured before training)
-    time_budget_s: float = float(os.environ.get("TIME_BUDGET_S", "300"))
+    time_budget_s: float = float(os.environ.get("TIME_BUDGET_S", "600"))
 
 
 CONFIG = Config()

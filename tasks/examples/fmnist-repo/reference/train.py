@@ -36,23 +36,25 @@ class EpochPrinter:
 
 
 def measured_speed(X: np.ndarray, y: np.ndarray, num_classes: int, cfg: Config) -> float:
-    """Training samples a second on this machine (one short epoch on a slice)."""
+    """Training samples a second on this machine: the second of two short epochs on a
+    slice (the first one pays for warming up)."""
     n = min(len(y), 4 * cfg.batch_size)
     shape = (int(X.shape[-2]), int(X.shape[-1]))
     probe = fit(
         lambda: build_model(num_classes, shape, cfg),
         X[:n],
         y[:n],
-        config=TrainConfig(epochs=1, batch_size=cfg.batch_size, val_fraction=0, patience=None),
+        config=TrainConfig(epochs=2, batch_size=cfg.batch_size, val_fraction=0, patience=None),
         on_metric=lambda *a, **k: None,
     )
-    return max(probe.samples_per_s, 1.0)
+    return max(float(probe.history[-1]["samples_per_s"]), 1.0)
 
 
 def epochs_for(n_train: int, samples_per_s: float, cfg: Config) -> int:
-    """As many of ``cfg.epochs`` as fit the time budget (at least 3)."""
+    """As many of ``cfg.epochs`` as fit the time budget (at least ``cfg.min_epochs``)."""
     per_epoch = n_train / samples_per_s * 1.15  # validation and augmentation on top
-    return max(3, min(cfg.epochs, int(cfg.time_budget_s // max(per_epoch, 1e-6))))
+    fits = int(cfg.time_budget_s // max(per_epoch, 1e-6))
+    return max(cfg.min_epochs, min(cfg.epochs, fits))
 
 
 def train(
