@@ -25,7 +25,7 @@ import msgspec
 #: every minor version of its major up to its own (a new minor only adds event types or
 #: optional fields); it refuses a newer one, or another major, with a message to upgrade.
 #: When the event model changes, bump the minor and add a fixture under tests/fixtures/.
-SCHEMA = "agentdeck.log/1"
+SCHEMA = "agentdeck.log/1.1"
 SCHEMA_PREFIX = "agentdeck.log/"
 
 
@@ -390,6 +390,32 @@ class ErrorEvent(Event, tag="error", kw_only=True):
     code: str | None = None
 
 
+FileOp = Literal["create", "edit", "delete"]
+FILE_OPS: tuple[str, ...] = typing.get_args(FileOp)
+
+
+class FileChange(Event, tag="file_change", kw_only=True):
+    """A file of the working directory changed (repository tasks; since ``agentdeck.log/1.1``).
+
+    Written when the editor tool changes a file, and after each ``bash`` call for what
+    its scan of the working directory found changed. ``content`` is the whole new text
+    (a created file, or an edit whose diff would not be shorter); ``diff`` a unified diff
+    from the previous version otherwise; both None for a deletion and for a file whose
+    text is not kept (``omitted``: ``"binary"`` or ``"too_large"``). ``step`` is None for
+    what was there before the first tool call (the starting repository).
+    """
+
+    step: int | None = None
+    call_id: str | None = None
+    path: str
+    op: FileOp
+    diff: str | None = None
+    content: str | None = None
+    size: NonNegative = 0
+    sha256: str | None = None
+    omitted: str | None = None
+
+
 class RunEnd(Event, tag="run_end", kw_only=True):
     status: RunStatus
     totals: Totals | None = None
@@ -413,6 +439,7 @@ AnyEvent = (
     | Grade
     | WarningEvent
     | ErrorEvent
+    | FileChange
     | RunEnd
 )
 
@@ -678,6 +705,7 @@ def now() -> float:
 
 __all__ = [
     "EVENT_TYPES",
+    "FILE_OPS",
     "METRIC_SOURCES",
     "RUN_STATUSES",
     "SCHEMA",
@@ -690,6 +718,8 @@ __all__ = [
     "ErrorEvent",
     "Event",
     "EventError",
+    "FileChange",
+    "FileOp",
     "Grade",
     "Metric",
     "MetricSource",

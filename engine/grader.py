@@ -215,3 +215,99 @@ def evaluate(rule: Rule, metrics: dict[str, Any]) -> tuple[bool, list[Check]]:
     checks = [c for _, cs in results for c in cs]
     oks = [ok for ok, _ in results]
     return (all(oks) if isinstance(rule, AllOf) else any(oks)), checks
+
+
+# -- CSV submissions -------------------------------------------------------------------
+
+
+def _is_nan(cell: str) -> bool:
+    return cell.strip().lower() in ("nan", "-nan", "+nan", "none", "null", "na", "n/a")
+
+
+def read_csv_submission(
+    path: Path,
+    *,
+    columns: tuple[str, ...] | list[str],
+    ids: list[str] | tuple[str, ...],
+    id_column: str = "id",
+    what: str = "test",
+    max_bytes: int = 64 << 20,
+) -> dict[str, dict[str, str]]:
+    """Read a CSV submission with a header of exactly ``columns`` (any order) and one row
+    per id in ``ids``; returns ``{id: {column: cell}}``. Every fault is a
+    ``SubmissionError`` the agent can act on: not UTF-8 text, empty, a wrong header,
+    a row of the wrong length, an empty or NaN cell, an id twice, an unknown id, ids
+    missing (how many, and some of them)."""
+    import csv
+    import io
+
+    name = path.name
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise SubmissionError(f"{name} is {size:,} bytes; a submission is at most {max_bytes:,}")
+    raw = path.read_bytes()
+    if b"\0" in raw[:8192]:
+        raise SubmissionError(f"{name} is a binary file, not CSV text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SubmissionError(f"{name} is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    want = ",".join(columns)
+    if not text.strip():
+        raise SubmissionError(
+            f"{name} is empty; write the header `{want}` and one row per {what} id"
+        )
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [c.strip() for c in next(reader)]
+    except csv.Error as e:
+        raise SubmissionError(f"{name}: line 1 is not CSV ({e})") from None
+    if sorted(header) != sorted(columns) or len(set(header)) != len(header):
+        raise SubmissionError(
+            f"{name}: the header is `{','.join(header)}`; expected the columns `{want}` "
+            f"(exactly these, once each)"
+        )
+    pos = {c: header.index(c) for c in columns}
+    expected = {str(i) for i in ids}
+    seen: dict[str, int] = {}
+    rows: dict[str, dict[str, str]] = {}
+    try:
+        for cells in reader:
+            line = reader.line_num
+            if not cells or all(not c.strip() for c in cells):
+                continue  # blank lines
+            if len(cells) != len(header):
+                raise SubmissionError(
+                    f"{name}: line {line} has {len(cells)} values; expected {len(header)} ({want})"
+                )
+            row = {c: cells[pos[c]].strip() for c in columns}
+            for c, v in row.items():
+                if not v:
+                    raise SubmissionError(f"{name}: line {line}: {c} is empty")
+                if _is_nan(v):
+                    raise SubmissionError(
+                        f"{name}: line {line}: {c} is {v!r}; every row needs a value"
+                    )
+            key = row[id_column]
+            if key in seen:
+                raise SubmissionError(
+                    f"{name}: {id_column} {key} appears twice (lines {seen[key]} and {line}); "
+                    f"write one row per {what} id"
+                )
+            if key not in expected:
+                raise SubmissionError(
+                    f"{name}: line {line}: {id_column} {key!r} is not a {what} id; use the "
+                    f"ids of the {what} set"
+                )
+            seen[key] = line
+            rows[key] = row
+    except csv.Error as e:
+        raise SubmissionError(f"{name}: line {reader.line_num} is not valid CSV ({e})") from None
+    missing = [str(i) for i in ids if str(i) not in rows]
+    if missing:
+        some = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise SubmissionError(
+            f"{name} has {len(rows):,} rows but {len(missing):,} of the {len(expected):,} "
+            f"{what} ids are missing (e.g. {some}); write one row per {what} id"
+        )
+    return rows

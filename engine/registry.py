@@ -42,12 +42,22 @@ def _entry_points() -> dict[str, EntryPoint]:
 def task_names() -> list[str]:
     """The registered task names, built-in ones first, then alphabetically."""
     names = list(_entry_points())
-    builtin = ("noisy-labels", "action-policy")
+    builtin = ("noisy-labels", "action-policy", "fmnist-repo")
     return [n for n in builtin if n in names] + sorted(n for n in names if n not in builtin)
 
 
+def looks_like_path(name: str) -> bool:
+    """``./tasks/my-task``, ``/abs/path``, ``~/t``: a task folder, not a registered name."""
+    return name.startswith((".", "/", "~")) or "/" in name or "\\" in name
+
+
 def get_task(name: str) -> Task:
-    """A fresh instance of the registered task ``name``; ``UnknownTask`` if none."""
+    """A fresh instance of the registered task ``name``, or of the task folder at that
+    path (``./tasks/examples/fmnist-repo``); ``UnknownTask`` if none."""
+    from agentdeck.engine.taskfolder import is_task_folder, load_folder_task
+
+    if looks_like_path(name) or (name not in _entry_points() and is_task_folder(name)):
+        return load_folder_task(name)
     eps = _entry_points()
     ep = eps.get(name)
     if ep is None:
@@ -76,4 +86,12 @@ def guess_task(prompt: str) -> str | None:
     return None
 
 
-__all__ = ["GROUP", "TaskLoadError", "UnknownTask", "get_task", "guess_task", "task_names"]
+__all__ = [
+    "GROUP",
+    "TaskLoadError",
+    "UnknownTask",
+    "get_task",
+    "guess_task",
+    "looks_like_path",
+    "task_names",
+]

@@ -374,7 +374,7 @@ class Run:
             return self
         prep = self.prepared
         cfg = prep.config
-        run_id = cfg.run_id or new_run_id(cfg.task)
+        run_id = cfg.run_id or new_run_id(prep.task.name or cfg.task)
         try:
             cfg.log_dir.mkdir(parents=True, exist_ok=True)
             run_dir = RunDir.create(cfg.log_dir, run_id)
@@ -410,7 +410,7 @@ class Run:
         ep = prep.engine_params
         limits = Limits(
             max_steps=instance.max_steps,
-            wall_time_s=cfg.time_limit_s,
+            wall_time_s=cfg.time_limit_s if cfg.time_limit_s is not None else instance.time_limit_s,
             token_limit=cfg.token_limit,
             cost_limit_usd=cfg.cost_limit_usd,
             tool_time_limit_s=ep["tool_time_limit"] or instance.tool_time_limit_s,
@@ -446,7 +446,7 @@ class Run:
             bus.emit(
                 RunStart(
                     run_id=run_id,
-                    task=cfg.task,
+                    task=prep.task.name or cfg.task,
                     task_params={
                         **shown,
                         **{k: v for k, v in ep.items() if v is not None},
@@ -456,11 +456,11 @@ class Run:
                     max_steps=instance.max_steps,
                     system=instance.system,
                     prompt=instance.prompt,
-                    tools=[t.schema() for t in instance.tools],
+                    tools=_logged_tools(agent, instance),
                     seed=None if "seed" in hidden else instance.seed,
                     host={**host_info(), **({"seal_key": sealer.key_id} if sealer else {})},
                     limits={
-                        "wall_time_s": cfg.time_limit_s,
+                        "wall_time_s": limits.wall_time_s,
                         "token_limit": cfg.token_limit,
                         "cost_limit_usd": cfg.cost_limit_usd,
                         "tool_time_limit_s": limits.tool_time_limit_s,
@@ -577,6 +577,19 @@ class Run:
         return grade
 
 
+def _logged_tools(agent: Agent, instance: TaskInstance) -> list[dict[str, Any]]:
+    """The tools for ``run_start``: their schemas, and for a tool of the shape of an
+    Anthropic-defined one how the agent sends it (``sent_as``: ``bash_20250124``, or
+    ``custom`` where the model does not take that type)."""
+    schemas = [t.schema() for t in instance.tools]
+    describe = getattr(agent, "tool_types", None)
+    if callable(describe):
+        for schema, sent_as in zip(schemas, describe(schemas), strict=False):
+            if sent_as is not None:
+                schema["sent_as"] = sent_as
+    return schemas
+
+
 def _jsonable(v: Any) -> Any:
     if v is None or isinstance(v, bool | int | float | str):
         return v
@@ -604,7 +617,8 @@ def _start_sampler(sandbox: Any, bus: EventBus) -> Any:
         from agentdeck.engine.sysmetrics import SystemSampler
     except ImportError:
         return None
-    sampler = SystemSampler(lambda: sandbox.pid, bus.emit)  # follows kernel restarts
+    # follows kernel restarts; a repository task's work runs in its bash session
+    sampler = SystemSampler(lambda: sandbox.shell_pid or sandbox.pid, bus.emit)
     sampler.start()
     return sampler
 

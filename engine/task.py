@@ -79,6 +79,8 @@ class TaskInstance:
     sandbox_setup: str = ""
     #: Seconds one tool call may run.
     tool_time_limit_s: float = 600.0
+    #: Wall-clock seconds for the whole run when the user sets none (None: no limit).
+    time_limit_s: float | None = None
     #: The parameters actually used (defaults and draws filled in), for the log.
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None

@@ -53,14 +53,26 @@ class ToolSpec:
     description: str
     input_schema: dict[str, Any]
     handler: Handler
+    #: The Anthropic-defined tool this one has the shape of (``"bash"``,
+    #: ``"text_editor"``): an agent may send it as Anthropic's own tool type where its
+    #: model supports one (``agentdeck.engine.agents.claude``). None: an ordinary tool.
+    anthropic_tool: str | None = None
 
     def schema(self) -> dict[str, Any]:
-        """The tool as the Messages API takes it."""
-        return {
+        """The tool as the Messages API takes it (plus ``anthropic_tool`` when set, which
+        an agent strips or acts on before sending)."""
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "input_schema": self.input_schema,
         }
+        if self.anthropic_tool:
+            out[ANTHROPIC_TOOL_KEY] = self.anthropic_tool
+        return out
+
+
+#: The key of a tool schema that names the Anthropic-defined tool it matches.
+ANTHROPIC_TOOL_KEY = "anthropic_tool"
 
 
 class ToolInputError(ValueError):

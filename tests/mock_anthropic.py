@@ -35,7 +35,9 @@ what was answered) and validated like the API would: roles alternate starting
 with ``user`` and the last one is ``user``; every ``tool_result`` answers a
 ``tool_use`` of the assistant message just before it, all of them, and comes
 before any other block of its message; ``is_error`` is a boolean; tools have
-a name and an object ``input_schema``; tool_use names are tools; at most 4
+a name and an object ``input_schema`` and no other keys, or are an
+Anthropic-defined type it knows (``bash_20250124``, ``text_editor_20250728``, ...)
+with that type's fixed name and keys; tool_use names are tools; at most 4
 ``cache_control`` breakpoints, each ``{"type": "ephemeral"}``; and the
 conversation grows step by step: a request with more than one message repeats
 the previous request's messages (after a fault: exactly them; after a reply:
@@ -296,6 +298,20 @@ _USER_BLOCKS = {"text", "image", "document", "tool_result", "search_result"}
 _ASSISTANT_BLOCKS = {"text", "tool_use", "thinking", "redacted_thinking", "server_tool_use"}
 
 
+#: Anthropic-defined tool types the API knows: type -> (required name, extra keys allowed).
+ANTHROPIC_TOOL_TYPES: dict[str, tuple[str, frozenset[str]]] = {
+    "bash_20250124": ("bash", frozenset()),
+    "bash_20241022": ("bash", frozenset()),
+    "text_editor_20250728": ("str_replace_based_edit_tool", frozenset({"max_characters"})),
+    "text_editor_20250429": ("str_replace_based_edit_tool", frozenset()),
+    "text_editor_20250124": ("str_replace_editor", frozenset()),
+    "text_editor_20241022": ("str_replace_editor", frozenset()),
+}
+_CUSTOM_TOOL_KEYS = frozenset(
+    {"type", "name", "description", "input_schema", "cache_control", "strict", "input_examples"}
+)
+
+
 def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
     """What the real API would reject in one request body, each as a sentence."""
     v: list[str] = []
@@ -339,6 +355,26 @@ def validate_body(body: Any, *, require_tools: bool = True) -> list[str]:
             if t["name"] in names:
                 v.append(f"tools.{i}.name: duplicate tool name {t['name']!r}")
             names.add(t["name"])
+            ttype = t.get("type", "custom")
+            if ttype != "custom":
+                # an Anthropic-defined tool: a known type, its fixed name, its own keys
+                known = ANTHROPIC_TOOL_TYPES.get(ttype)
+                if known is None:
+                    v.append(f"tools.{i}.type: unknown tool type {ttype!r}")
+                    continue
+                name, extra = known
+                if t["name"] != name:
+                    v.append(f"tools.{i}.name: a {ttype} tool must be named {name!r}")
+                bad = sorted(set(t) - {"type", "name", "cache_control", *extra})
+                if bad:
+                    v.append(f"tools.{i}: {', '.join(bad)}: Extra inputs are not permitted")
+                mc = t.get("max_characters")
+                if mc is not None and (not isinstance(mc, int) or mc < 1):
+                    v.append(f"tools.{i}.max_characters: expected a positive integer")
+                continue
+            bad = sorted(set(t) - _CUSTOM_TOOL_KEYS)
+            if bad:
+                v.append(f"tools.{i}: {', '.join(bad)}: Extra inputs are not permitted")
             schema = t.get("input_schema")
             if not isinstance(schema, dict) or schema.get("type") != "object":
                 v.append(

@@ -32,6 +32,7 @@ def _min(etype: str) -> dict:
         "warning": {"where": "w", "message": "m"},
         "error": {"where": "w", "message": "m"},
         "run_end": {"status": "completed"},
+        "file_change": {"path": "main.py", "op": "create"},
     }[etype]
     return {**base, **required}
 

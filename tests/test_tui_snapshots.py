@@ -133,3 +133,21 @@ def test_compare_screen(snap_compare, size) -> None:  # type: ignore[no-untyped-
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=before)
+
+
+REPO_LOG = Path(__file__).parent / "fixtures" / "compat" / "log-1.1-fmnist-repo-digits.jsonl"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_replay_files_tab(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+    """A repository run at the step that edited model.py: the tree, the diff, the file."""
+    log = RunLog.open(REPO_LOG)
+    app = AgentDeckApp(lambda: RunScreen(log, mode="replay"))
+
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await loaded(pilot)
+        pilot.app.screen.jump_to_step(5)
+        await pilot.press("5")
+        await pilot.pause(0.8)
+
+    assert snap_compare(app, terminal_size=size, run_before=before)

@@ -84,3 +84,13 @@ def output_text(output: Any) -> str:
                     text += "\n[stderr]\n" + str(output["stderr"])
                 return text
     return json.dumps(output, indent=2, ensure_ascii=False, default=str)
+
+
+def size(n: int | None) -> str:
+    """``1.2 KB``, ``340 B``."""
+    if n is None:
+        return "-"
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"

@@ -385,6 +385,13 @@ def print_step(
         console.print(f"[red]error[/] ({escape(e.where)}): {escape(e.message.splitlines()[0])}")
     for m in rec.metrics[:20]:
         console.print(f"[dim]metric {escape(m.name)} = {m.value}[/]")
+    if rec.files:
+        marks = {"create": "[green]+[/]", "edit": "[yellow]●[/]", "delete": "[red]✗[/]"}
+        console.print(
+            "[dim]files:[/] "
+            + "  ".join(f"{marks[f.op]} {escape(f.path)}" for f in rec.files[:40])
+            + (f" [dim](+{len(rec.files) - 40} more)[/]" if len(rec.files) > 40 else "")
+        )
     for p in rec.problems:
         console.print(f"[yellow]unreadable line[/]: {escape(p)}")
     console.print()

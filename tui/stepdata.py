@@ -61,9 +61,68 @@ def summarize(rec: StepRecord, *, finished: bool = True) -> StepSummary:
     )
 
 
-def input_text(call: ToolCall) -> tuple[str, str]:
-    """A tool input as (text, lexer): code inputs as Python, the rest as JSON."""
+#: The editor tool (Anthropic's text editor shape): shown as its command and path.
+EDITOR_TOOL = "str_replace_based_edit_tool"
+#: Short names for the steps pane.
+SHORT_NAMES = {EDITOR_TOOL: "edit"}
+_EDITOR_COMMANDS = ("view", "create", "str_replace", "insert", "undo_edit")
+
+
+def _is_editor(call: ToolCall) -> bool:
     inp = call.input
+    return call.name == EDITOR_TOOL or (
+        inp.get("command") in _EDITOR_COMMANDS and isinstance(inp.get("path"), str)
+    )
+
+
+def call_label(call: ToolCall) -> str | None:
+    """A one-line summary of an editor call (``create models.py``), else None."""
+    if not _is_editor(call):
+        return None
+    inp = call.input
+    label = f"{inp.get('command')} {inp.get('path')}"
+    if inp.get("command") == "view" and isinstance(inp.get("view_range"), list):
+        label += f" lines {inp['view_range']}"
+    if inp.get("command") == "insert":
+        label += f" after line {inp.get('insert_line')}"
+    return label
+
+
+def _lexer_for_path(path: str) -> str:
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    return {
+        "py": "python",
+        "sh": "bash",
+        "md": "markdown",
+        "toml": "toml",
+        "json": "json",
+        "yaml": "yaml",
+        "yml": "yaml",
+        "cfg": "ini",
+        "ini": "ini",
+    }.get(ext, "text")
+
+
+def _editor_text(inp: dict[str, object]) -> tuple[str, str]:
+    command, path = inp.get("command"), str(inp.get("path"))
+    if command == "create" and isinstance(inp.get("file_text"), str):
+        return str(inp["file_text"]).rstrip("\n"), _lexer_for_path(path)
+    if command == "str_replace":
+        old, new = str(inp.get("old_str", "")), str(inp.get("new_str") or "")
+        lines = [f"-{x}" for x in old.split("\n")] + [f"+{x}" for x in new.split("\n")]
+        return "\n".join(lines), "diff"
+    if command == "insert":
+        text = str(inp.get("insert_text", inp.get("new_str")) or "")
+        return "\n".join(f"+{x}" for x in text.split("\n")), "diff"
+    return "", "text"
+
+
+def input_text(call: ToolCall) -> tuple[str, str]:
+    """A tool input as (text, lexer): code inputs as Python, shell commands as bash, an
+    editor call's file text (or its replacement as a diff), the rest as JSON."""
+    inp = call.input
+    if _is_editor(call):
+        return _editor_text(inp)
     if len(inp) == 1:
         ((key, val),) = inp.items()
         if isinstance(val, str) and key in ("code", "source", "python", "script", "command"):
@@ -75,6 +134,9 @@ def input_text(call: ToolCall) -> tuple[str, str]:
 
 def gist_of(rec: StepRecord) -> str:
     for c in rec.calls:
+        label = call_label(c.call)
+        if label:
+            return label
         text, _ = input_text(c.call)
         for line in text.splitlines():
             line = line.strip()
@@ -90,6 +152,7 @@ def step_search_text(rec: StepRecord) -> str:
     parts = [rec.text]
     for c in rec.calls:
         parts.append(c.call.name)
+        parts.append(call_label(c.call) or "")
         parts.append(input_text(c.call)[0])
         if c.result is not None:
             parts.append(output_text(c.result.output))

@@ -39,6 +39,7 @@ import contextlib
 import copy
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -52,6 +53,7 @@ from agentdeck.engine import pricing
 from agentdeck.engine.agents.backoff import SharedBackoff
 from agentdeck.engine.agents.base import AgentContext, AgentError, AgentReply, ModelRequest
 from agentdeck.engine.events import USAGE_KEYS, Event, ModelDelta, Usage, WarningEvent
+from agentdeck.engine.tools import ANTHROPIC_TOOL_KEY
 
 DEFAULT_MODEL = "claude-haiku-4-5"
 KEY_HELP = (
@@ -288,7 +290,7 @@ class ClaudeAgent:
     def build_params(self, request: ModelRequest) -> dict[str, Any]:
         """The Messages API parameters for a request (the request itself is not changed)."""
         messages = _without_cache_control(copy.deepcopy(request.messages))
-        tools = _without_cache_control(copy.deepcopy(request.tools))
+        tools = api_tools(_without_cache_control(copy.deepcopy(request.tools)), self.model)
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
@@ -311,6 +313,19 @@ class ClaudeAgent:
             # refuse non-default sampling with a 400, which is then shown to the user).
             params["extra_body"] = {"temperature": self.temperature}
         return params
+
+    def tool_types(self, tools: list[dict[str, Any]]) -> list[str | None]:
+        """For each tool schema, how it is sent (for the log): an Anthropic tool type
+        (``bash_20250124``), ``"custom"`` for a tool of that shape sent as an ordinary
+        tool (the model does not take the type), None for ordinary tools."""
+        out: list[str | None] = []
+        for t in tools:
+            kind = t.get(ANTHROPIC_TOOL_KEY)
+            if not isinstance(kind, str):
+                out.append(None)
+                continue
+            out.append(anthropic_tool_type(kind, str(t.get("name")), self.model) or "custom")
+        return out
 
     # -- the protocol ----------------------------------------------------------
 
@@ -618,6 +633,71 @@ class ClaudeAgent:
             latency_s=result.latency_s,
             cost_usd=cost,
         )
+
+
+#: Anthropic-defined tools: (the name the API requires, the type for current models,
+#: the oldest model generation that takes that type). Checked against
+#: https://platform.claude.com/docs/en/agents-and-tools/tool-use/bash-tool and
+#: .../text-editor-tool (2026-12): bash_20250124 is the current bash tool (Claude 4
+#: models and Sonnet 3.7); text_editor_20250728 is the text editor of Claude 4 models,
+#: named str_replace_based_edit_tool (Sonnet 3.7's text_editor_20250124 is named
+#: str_replace_editor and has undo_edit: another tool, so 3.x models get ours as an
+#: ordinary tool).
+ANTHROPIC_TOOLS: dict[str, tuple[str, str, tuple[int, int]]] = {
+    "bash": ("bash", "bash_20250124", (3, 7)),
+    "text_editor": ("str_replace_based_edit_tool", "text_editor_20250728", (4, 0)),
+}
+#: What the text editor's ``view`` shows at most (``agentdeck.engine.editor``), sent as
+#: the tool's ``max_characters``.
+EDITOR_MAX_CHARACTERS = 16_000
+_NEW_STYLE = re.compile(r"claude-(?:opus|sonnet|haiku)-(\d{1,2})(?:-(\d{1,2})(?!\d))?")
+_OLD_STYLE = re.compile(r"claude-(\d)(?:-(\d))?-(?:opus|sonnet|haiku)")
+
+
+def model_generation(model: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a Claude model id (``claude-sonnet-4-5`` -> (4, 5),
+    ``claude-3-7-sonnet-20250219`` -> (3, 7), Bedrock and Vertex ids too); None when it
+    is not one."""
+    if not model:
+        return None
+    m = _NEW_STYLE.search(model)
+    if m:
+        return int(m.group(1)), int(m.group(2) or 0)
+    m = _OLD_STYLE.search(model)
+    if m:
+        return int(m.group(1)), int(m.group(2) or 0)
+    return None
+
+
+def anthropic_tool_type(kind: str, name: str, model: str | None) -> str | None:
+    """The Anthropic tool type to send a tool of shape ``kind`` as, for ``model``; None
+    when the model does not take one (or the tool is not named as the API requires)."""
+    spec = ANTHROPIC_TOOLS.get(kind)
+    gen = model_generation(model)
+    if spec is None or gen is None or name != spec[0]:
+        return None
+    return spec[1] if gen >= spec[2] else None
+
+
+def api_tools(tools: list[dict[str, Any]], model: str | None) -> list[dict[str, Any]]:
+    """The tools as sent: Anthropic's own type for those of its shape that the model
+    takes (``{"type": "bash_20250124", "name": "bash"}``), the rest as ordinary tools
+    (without agentdeck's ``anthropic_tool`` key, which the API would refuse)."""
+    out: list[dict[str, Any]] = []
+    for t in tools:
+        t = dict(t)
+        kind = t.pop(ANTHROPIC_TOOL_KEY, None)
+        api_type = (
+            anthropic_tool_type(kind, str(t.get("name")), model) if isinstance(kind, str) else None
+        )
+        if api_type is None:
+            out.append(t)
+            continue
+        typed: dict[str, Any] = {"type": api_type, "name": t["name"]}
+        if kind == "text_editor":
+            typed["max_characters"] = EDITOR_MAX_CHARACTERS
+        out.append(typed)
+    return out
 
 
 def _cut_off(

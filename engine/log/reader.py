@@ -25,6 +25,7 @@ from agentdeck.engine.events import (
     ErrorEvent,
     Event,
     EventError,
+    FileChange,
     Grade,
     Metric,
     ModelResponse,
@@ -69,6 +70,7 @@ TYPE_CODES: dict[str, int] = {
             "warning",
             "error",
             "run_end",
+            "file_change",
             "?",
         ]
     )
@@ -553,6 +555,8 @@ class RunLog:
                 rec.warnings.append(ev)
             elif isinstance(ev, ErrorEvent):
                 rec.errors.append(ev)
+            elif isinstance(ev, FileChange):
+                rec.files.append(ev)
         # a step ends where the next one starts (or at its last event)
         pos = self._step_pos[step]
         if pos + 1 < len(self.step_numbers):

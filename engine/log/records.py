@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from agentdeck.engine.events import (
     Artifact,
     ErrorEvent,
+    FileChange,
     Metric,
     ModelResponse,
     StepStart,
@@ -41,6 +42,8 @@ class StepRecord:
     artifacts: list[Artifact] = field(default_factory=list)
     warnings: list[WarningEvent] = field(default_factory=list)
     errors: list[ErrorEvent] = field(default_factory=list)
+    #: Files of the working directory this step changed (repository tasks).
+    files: list[FileChange] = field(default_factory=list)
     #: Lines of this step that could not be read, as "line N: why".
     problems: list[str] = field(default_factory=list)
     t_start: float = 0.0

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from agentdeck.engine.sandbox.bash_tool import bash_tool
     from agentdeck.engine.sandbox.helpers import METRIC_MIME, log_metric
     from agentdeck.engine.sandbox.kernel import RESTART_ADVICE, ExecResult, Sandbox, SandboxError
     from agentdeck.engine.sandbox.tool import python_expression_tool
@@ -21,6 +22,7 @@ _EXPORTS = {
     "SandboxError": "agentdeck.engine.sandbox.kernel",
     "RESTART_ADVICE": "agentdeck.engine.sandbox.kernel",
     "python_expression_tool": "agentdeck.engine.sandbox.tool",
+    "bash_tool": "agentdeck.engine.sandbox.bash_tool",
     "log_metric": "agentdeck.engine.sandbox.helpers",
     "METRIC_MIME": "agentdeck.engine.sandbox.helpers",
     "truncate_middle": "agentdeck.engine.sandbox.truncate",
@@ -32,6 +34,7 @@ __all__ = [
     "ExecResult",
     "Sandbox",
     "SandboxError",
+    "bash_tool",
     "log_metric",
     "python_expression_tool",
     "truncate_middle",

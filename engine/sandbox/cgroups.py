@@ -58,15 +58,16 @@ class Cgroup:
                 out.update(int(x) for x in f.read_text().split())
         return sorted(out)
 
-    def kill(self) -> None:
-        """Kill every process in the group (``cgroup.kill`` where v2 has it)."""
-        if self.version == 2:
+    def kill(self, spare: frozenset[int] = frozenset()) -> None:
+        """Kill every process in the group (``cgroup.kill`` where v2 has it) but those in
+        ``spare`` (another process tree of the same sandbox that must live on)."""
+        if self.version == 2 and not spare:
             kill_file = self.dirs[0] / "cgroup.kill"
             if kill_file.exists():
                 with contextlib.suppress(OSError):
                     kill_file.write_text("1")
         for _ in range(50):
-            pids = self.pids_in()
+            pids = [p for p in self.pids_in() if p not in spare]
             if not pids:
                 return
             for pid in pids:

@@ -26,6 +26,7 @@ import dataclasses
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -54,10 +55,12 @@ from agentdeck.engine.sandbox.isolation import (
     Launch,
     LocalBackend,
 )
+from agentdeck.engine.sandbox.shell import SHELL_LAUNCHER, BashSession
 from agentdeck.engine.sandbox.truncate import HeadTail
 
 if TYPE_CHECKING:
     from agentdeck.engine.log import RunDir
+    from agentdeck.engine.workfiles import WorkFiles
 
 ExecStatus = Literal["ok", "error", "timeout", "died"]
 OutputFn = Callable[[str, str], None]
@@ -238,7 +241,7 @@ def _describe_exit(code: int | None) -> str:
 # -- safety net: no kernel outlives the engine process ------------------------
 
 #: Process group id -> private connection directory, of every kernel still running.
-_live_groups: dict[int, Path] = {}
+_live_groups: dict[int, Path | None] = {}
 _live_lock = threading.Lock()
 
 
@@ -249,10 +252,18 @@ def _kill_live_groups() -> None:
     for pgid, conn_dir in groups:
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
-        shutil.rmtree(conn_dir, ignore_errors=True)
+        if conn_dir is not None:
+            shutil.rmtree(conn_dir, ignore_errors=True)
 
 
 atexit.register(_kill_live_groups)
+
+
+def _forget_group(pgid: int) -> None:
+    with _live_lock:
+        cleanup = _live_groups.pop(pgid, None)
+    if cleanup is not None:
+        shutil.rmtree(cleanup, ignore_errors=True)
 
 
 def _gone(p: psutil.Process) -> bool:
@@ -287,8 +298,11 @@ class _Kernel:
         conn_file: Path | None = None,
         backend: Backend | None = None,
         cgroup: Cgroup | None = None,
+        spare: Callable[[], set[int]] | None = None,
     ) -> None:
         self.proc = proc
+        #: Processes of the same sandbox (the bash session) a restart must not kill.
+        self.spare = spare
         self.conn_file = conn_file
         self.backend = backend
         self.cgroup = cgroup
@@ -367,7 +381,8 @@ class _Kernel:
             with contextlib.suppress(psutil.Error):
                 child.kill()
         if self.cgroup is not None:
-            self.cgroup.kill()  # whatever escaped the group and the tree (a setsid daemon)
+            # whatever escaped the group and the tree (a setsid daemon), but not the shell
+            self.cgroup.kill(spare=frozenset(self.spare() if self.spare is not None else ()))
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         _wait_gone(descendants, timeout=2.0)
@@ -439,6 +454,8 @@ class Sandbox:
         self._interrupt_requested = threading.Event()
         self._closing = False
         self.restarts = 0
+        self._shell: BashSession | None = None
+        self._files: WorkFiles | None = None
 
     @classmethod
     def for_run(
@@ -544,6 +561,9 @@ class Sandbox:
     def shutdown(self) -> None:
         """Stop the kernel and everything it started. Idempotent; any thread."""
         self._closing = True
+        shell = self._shell
+        if shell is not None:
+            shell.close()
         with self._sig_lock:
             kernel = self._kernel
         if kernel is not None:
@@ -638,6 +658,112 @@ class Sandbox:
             return 0
         return mine + self.isolation.pids
 
+    # -- the bash session and the working directory's files (repository tasks) -------------
+
+    def shell(self) -> BashSession:
+        """The run's persistent bash session (started by its first command)."""
+        if self._closing:
+            raise SandboxError("the sandbox has been shut down")
+        if self._shell is None:
+            self._shell = BashSession(
+                self._spawn_shell,
+                work_usage=lambda: dir_size(self.work_dir, skip=(DATA_DIR_NAME,)),
+                work_limit_bytes=(self.isolation.work_mb or 0) << 20,
+                forget=_forget_group,
+            )
+        return self._shell
+
+    @property
+    def files(self) -> WorkFiles:
+        """What the working directory holds and what changed (``file_change`` events)."""
+        if self._files is None:
+            from agentdeck.engine.workfiles import WorkFiles
+
+            self._files = WorkFiles(lambda: self.work_dir)
+        return self._files
+
+    @property
+    def shell_pid(self) -> int | None:
+        """The bash session's root process on the host, while it runs (None before)."""
+        shell = self._shell
+        return shell.pid if shell is not None else None
+
+    def _shell_pids(self) -> set[int]:
+        shell = self._shell
+        return shell.tree_pids() if shell is not None else set()
+
+    def spawn(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        rw: tuple[Path, ...] = (),
+        cleanup: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in this sandbox: the same backend, cgroup, working directory,
+        environment (``env`` instead, if given) and limits as the kernel, in its own
+        session, with stdin, stdout and stderr as pipes; ``rw`` are host folders it may
+        write, ``cleanup`` one removed when the engine exits. Killed with the sandbox
+        (and, by the caller's own watcher, with the engine)."""
+        for d in (self.work_dir, self.home_dir, self.tmp_dir):
+            if not self.backend.isolated or d == self.work_dir:
+                d.mkdir(parents=True, exist_ok=True)
+        cgroup = self._limits_cgroup()
+        env = dict(self._env if env is None else env)
+        cmd = self.backend.command(
+            Launch(argv=argv, cwd=self.work_dir, env=env, rw=list(rw)), self.isolation
+        )
+        if cgroup is not None:
+            cmd = cgroup.wrap(cmd)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.work_dir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            close_fds=True,
+        )
+        with _live_lock:
+            _live_groups[proc.pid] = cleanup
+        return proc
+
+    def _spawn_shell(self, _argv: list[str]) -> subprocess.Popen[bytes]:
+        if shutil.which(self.python) is None:
+            raise OSError(f"{self.python!r} is not found or not executable")
+        # `python` and `python3` in the shell are the sandbox's interpreter (the one with
+        # torch and agentdeck), whatever the user's PATH holds
+        private = Path(tempfile.mkdtemp(prefix="agentdeck-sh-"))
+        bin_dir = private / "bin"
+        bin_dir.mkdir()
+        for name in ("python", "python3"):  # scripts, not links: a venv is found by its path
+            script = bin_dir / name
+            script.write_text(f'#!/bin/sh\nexec {shlex.quote(self.python)} "$@"\n')
+            script.chmod(0o755)
+        env = dict(self._env)
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
+        env.setdefault("PAGER", "cat")
+        env.setdefault("GIT_PAGER", "cat")
+        try:
+            return self.spawn(
+                [
+                    self.python,
+                    "-c",
+                    SHELL_LAUNCHER,
+                    str((self.memory_limit_mb or 0) << 20),
+                    str(int(self.cpu_time_limit_s or 0)),
+                    str((self.isolation.work_mb or 0) << 20),
+                    str(self._nproc_limit()),
+                ],
+                env=env,
+                rw=(private,),
+                cleanup=private,
+            )
+        except OSError:
+            shutil.rmtree(private, ignore_errors=True)
+            raise
+
     def _launch(self) -> None:
         for d in (self.work_dir, self.home_dir, self.tmp_dir):
             if not self.backend.isolated or d == self.work_dir:
@@ -727,6 +853,7 @@ class Sandbox:
             conn_file=conn_file,
             backend=self.backend,
             cgroup=cgroup,
+            spare=self._shell_pids,
         )
         with self._sig_lock:
             self._kernel = kernel
@@ -807,6 +934,9 @@ class Sandbox:
         Does nothing when no call is running. If the code does not stop within
         ``interrupt_grace_s``, ``execute`` restarts the kernel.
         """
+        shell = self._shell
+        if shell is not None:
+            shell.interrupt()
         with self._sig_lock:
             if not self._busy or self._kernel is None:
                 return

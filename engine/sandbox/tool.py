@@ -61,11 +61,14 @@ def _utf8_prefix(text: str, n: int) -> str:
     return text.encode("utf-8", "replace")[:n].decode("utf-8", "ignore")
 
 
-class _OutputLog:
+class OutputLog:
     """Streams a call's output as chunk events up to a cap, then spills it to a file."""
 
-    def __init__(self, ctx: ToolContext, cap: int, spill_cap: int = 64 << 20) -> None:
+    def __init__(
+        self, ctx: ToolContext, cap: int, spill_cap: int = 64 << 20, *, where: str = TOOL_NAME
+    ) -> None:
         self.ctx = ctx
+        self.where = where
         self.cap = cap
         #: Bytes one call may spill to its artifact file; the rest is counted, not kept.
         self.spill_cap = spill_cap
@@ -111,7 +114,7 @@ class _OutputLog:
         self.head = []
         self.ctx.emit(
             WarningEvent(
-                where=TOOL_NAME,
+                where=self.where,
                 step=self.ctx.step,
                 code="output_capped",
                 recoverable=True,
@@ -146,7 +149,7 @@ class _OutputLog:
             )
             self.ctx.emit(
                 WarningEvent(
-                    where=TOOL_NAME,
+                    where=self.where,
                     step=self.ctx.step,
                     code="output_dropped",
                     recoverable=True,
@@ -208,7 +211,7 @@ def python_expression_tool(
             return ToolOutcome(output={"result": "", "error": msg}, error=msg)
 
         shown = HeadTail(model_output_limit)
-        log = _OutputLog(ctx, log_output_cap, spill_cap)
+        log = OutputLog(ctx, log_output_cap, spill_cap)
 
         # per stream, so a progress bar on stderr does not swallow stdout lines
         progress = {

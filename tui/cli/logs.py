@@ -182,13 +182,30 @@ def export(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
     ] = None,
+    files: Annotated[
+        Path | None,
+        typer.Option(
+            "--files",
+            help="Write the run's repository (its working directory as the log records it) "
+            "into this folder instead.",
+        ),
+    ] = None,
+    step: Annotated[
+        int | None,
+        typer.Option("--step", help="With --files: the repository as it was after this step."),
+    ] = None,
     sample: Annotated[str | None, typer.Option("--sample", "-s", help=SAMPLE_HELP)] = None,
 ) -> None:
     """Export a log as seed-format markdown or as JSONL (an Inspect AI sample becomes
-    an agentdeck log)."""
+    an agentdeck log), or its repository with --files."""
     if format not in ("md", "jsonl"):
         fail(f"--format {format}: expected md or jsonl")
+    if step is not None and files is None:
+        fail("--step goes with --files (the repository as it was after that step)")
     rl = open_log(_with_sample(log, sample))
+    if files is not None:
+        _export_files(rl, files, step)
+        return
     if format == "md":
         from agentdeck.engine.log.markdown import export_markdown
 
@@ -221,3 +238,33 @@ def compare(
     from agentdeck.tui.app import run_compare_app
 
     raise typer.Exit(run_compare_app(la, lb))
+
+
+def _export_files(rl: RunLog, dest: Path, step: int | None) -> None:
+    from agentdeck.engine.workfiles import file_changes, tree_at, write_tree
+
+    changes = [ev for _, ev in file_changes(rl)]
+    if not changes:
+        fail(
+            f"{rl.name}: the log has no file_change events (not a repository task's run, or "
+            "written before agentdeck.log/1.1), so there is no repository to export"
+        )
+    steps = rl.step_numbers
+    if step is not None and steps and not steps[0] <= step <= steps[-1]:
+        fail(f"--step {step}: the run has steps {steps[0]} to {steps[-1]}")
+    if dest.exists() and not dest.is_dir():
+        fail(f"{dest}: exists and is not a folder")
+    if dest.is_dir() and any(dest.iterdir()):
+        fail(f"{dest}: the folder is not empty; give a new or empty folder")
+    tree = tree_at(changes, step)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        written, left_out = write_tree(tree, dest)
+    except OSError as e:
+        fail(f"cannot write into {dest}: {e.strerror or e}")
+    for w in rl.warnings:
+        err.print(f"[yellow]warning[/]: {escape(w)}")
+    at = f"after step {step}" if step is not None else "at the end of the run"
+    err.print(f"wrote {written} file{'s' if written != 1 else ''} of the repository {at} to {dest}")
+    for what in left_out:
+        err.print(f"[yellow]left out[/]: {escape(what)}")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -25,6 +26,7 @@ from agentdeck.tui.stepdata import StepSummary, read_step
 from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.theme import DEFAULT_PALETTE, palette, syntax_theme
 from agentdeck.tui.widgets.detail import StepDetail, render_step
+from agentdeck.tui.widgets.files import FilesModel, step_diffs, tree_lines
 from agentdeck.tui.widgets.virtual_list import VirtualList
 
 
@@ -200,6 +202,8 @@ class CompareScreen(Screen[None]):
         self.ia = StepIndex(a, RunState())
         self.ib = StepIndex(b, RunState())
         self.alignment: Alignment | None = None
+        #: Each run's file_change events (repository tasks), read on first use.
+        self._files: dict[int, FilesModel] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="cmp-summary")
@@ -282,7 +286,25 @@ class CompareScreen(Screen[None]):
             parts: list[RenderableType] = [
                 render_step(read_step(log, step), syntax_theme=theme, pal=palette(self.app))
             ]
+            parts += self._files_parts(log, step, theme)
             detail.show(Group(*parts))
+
+    def _files_parts(self, log: RunLog, step: int, theme: str) -> list[RenderableType]:
+        """The run's repository after ``step`` and the step's diffs (repository tasks)."""
+        model = self._files.get(id(log))
+        if model is None:
+            model = self._files[id(log)] = FilesModel()
+            model.update(log)
+        if not model.events:
+            return []
+        tree = model.tree(step)
+        pal = palette(self.app)
+        return [
+            Rule(f"files after step {step}", align="left", style="dim"),
+            tree_lines(tree, pal),
+            Rule(f"changes in step {step}", align="left", style="dim"),
+            step_diffs(tree, theme, pal),
+        ]
 
     def action_divergence(self) -> None:
         if self.alignment is None or self.alignment.divergence is None:

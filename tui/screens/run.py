@@ -43,6 +43,7 @@ from agentdeck.tui.stepdata import read_step
 from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.theme import palette, syntax_theme
 from agentdeck.tui.widgets.detail import StepDetail, render_step
+from agentdeck.tui.widgets.files import FilesPane
 from agentdeck.tui.widgets.metrics import MetricsPane, render_metrics
 from agentdeck.tui.widgets.output import ToolOutput
 from agentdeck.tui.widgets.scrubber import Scrubber
@@ -76,6 +77,7 @@ class RunScreen(Screen[None]):
         Binding("2", "tab('output')", "Output tab", show=False, id="run.tab_output"),
         Binding("3", "tab('tokens')", "Tokens tab", show=False, id="run.tab_tokens"),
         Binding("4", "tab('metrics')", "Metrics tab", show=False, id="run.tab_metrics"),
+        Binding("5", "tab('files')", "Files tab", show=False, id="run.tab_files"),
     ]
 
     # -- messages (posted by workers; handled on the UI thread) -------------------------
@@ -140,12 +142,18 @@ class RunScreen(Screen[None]):
                     yield TokensPane(id="tokens")
                 with TabPane("Metrics", id="tab-metrics"):
                     yield MetricsPane(id="metrics")
+                with TabPane("Files", id="tab-files"):
+                    yield FilesPane(self._files_source, id="files")
         yield Scrubber(id="scrubber")
         yield Input(
             placeholder="search steps: text, code, output (enter finds, escape cancels)",
             id="search",
         )
         yield Footer()
+
+    def _files_source(self) -> tuple[RunLog | None, int | None]:
+        """What the Files tab shows: the repository after the selected step."""
+        return self.source.log, self._selected_step()
 
     @property
     def steps(self) -> StepsView:

@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from agentdeck.engine.log import StepRecord
 from agentdeck.tui import format as fmt
-from agentdeck.tui.stepdata import input_text
+from agentdeck.tui.stepdata import call_label, input_text
 from agentdeck.tui.theme import DEFAULT_PALETTE
 
 #: Lines of one output shown in the pane; the full text is one key (v) away.
@@ -84,6 +84,9 @@ def render_step(
     for c in rec.calls:
         res = c.result
         title = f"tool call {c.call.block_index}: {c.call.name}"
+        label = call_label(c.call)
+        if label:
+            title += f" · {label}"
         if res is not None and timed:
             title += f" · {fmt.duration(res.duration_s)}"
         elif not finished:
@@ -92,16 +95,17 @@ def render_step(
             Rule(title, align="left", style=pal["error"] if res and res.error else pal["primary"])
         )
         code, lexer = input_text(c.call)
-        parts.append(
-            Syntax(
-                code,
-                lexer,
-                theme=syntax_theme,
-                word_wrap=True,
-                line_numbers=lexer == "python" and code.count("\n") >= 4,
-                background_color="default",
+        if code or not label:
+            parts.append(
+                Syntax(
+                    code,
+                    lexer,
+                    theme=syntax_theme,
+                    word_wrap=True,
+                    line_numbers=lexer == "python" and code.count("\n") >= 4,
+                    background_color="default",
+                )
             )
-        )
         if res is None:
             streamed = c.streamed_text
             if streamed:

@@ -43,10 +43,42 @@ def render_grade(grade: Grade | None, finished: bool, palette: dict[str, str]) -
                 m.append(f"{k} ", style="bold")
                 m.append(f"{fmt.value(v)}   ")
         parts.append(m)
+    gap = self_report_line(grade, palette)
+    if gap is not None:
+        parts.append(gap)
     reason = grade.reason
     if reason:
         parts.append(Text(f"  {reason}", style="italic"))
     return Group(*parts)
+
+
+def self_report_line(grade: Grade, palette: dict[str, str]) -> Text | None:
+    """The agent's own validation metric next to the hidden test one, and the gap
+    (repository tasks: ``Final Validation Metric: X`` from its output)."""
+    sr = grade.details.get("self_reported")
+    if not isinstance(sr, dict):
+        return None
+    name = str(sr.get("metric") or "metric")
+    val, test = sr.get("validation"), sr.get("test")
+    line = Text("  ")
+    if not isinstance(val, int | float):
+        line.append(
+            f"no self-reported validation {name} (no 'Final Validation Metric:' line)",
+            style="dim italic",
+        )
+        return line
+    line.append("self-reported validation ", style="bold")
+    line.append(f"{fmt.value(val)}   ")
+    if isinstance(test, int | float):
+        line.append(f"hidden test {name} ", style="bold")
+        line.append(f"{fmt.value(test)}   ")
+        diff = float(test) - float(val)
+        line.append("gap ", style="bold")
+        line.append(
+            f"{diff:+.4f}",
+            style=palette["warning"] if abs(diff) >= 0.02 else palette["success"],
+        )
+    return line
 
 
 def render_calibration(grade: Grade | None, pal: dict[str, str]) -> RenderableType | None:

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from agentdeck.tui import format as fmt
-from agentdeck.tui.stepdata import StepSummary
+from agentdeck.tui.stepdata import SHORT_NAMES, StepSummary
 from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.widgets.virtual_list import VirtualList
 
@@ -106,7 +106,7 @@ def _tools_label(s: StepSummary) -> str:
     if not s.tools:
         return "…" if not s.finished else "(no tool call)"
     names: list[str] = []
-    for t in s.tools:
+    for t in (SHORT_NAMES.get(t, t) for t in s.tools):
         if names and names[-1].split(" ×")[0] == t:
             base, _, n = names[-1].partition(" ×")
             names[-1] = f"{base} ×{int(n or 1) + 1}"
