@@ -54,6 +54,18 @@ def clip(text: str, width: int) -> str:
     return text[: max(0, width - 1)] + "…"
 
 
+def clip_middle(text: str, width: int, *, tail: int = 5) -> str:
+    """One line of at most ``width`` characters, cut in the middle (``20261202-01…-fba4``):
+    the head and the last ``tail`` characters, which tell run ids apart, are kept."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    if width < tail + 4:
+        return clip(text, width)
+    head = width - tail - 1
+    return text[:head] + "…" + text[-tail:]
+
+
 def value(v: Any) -> str:
     """A metric value: floats to 4 significant digits, the rest as JSON."""
     if isinstance(v, bool) or v is None:
