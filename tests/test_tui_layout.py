@@ -140,7 +140,7 @@ def test_compare_essentials_and_the_rest() -> None:
     # folds are one row (the mean of their last values), grouped by source
     sp = state_of("policy_run.jsonl")
     labels = {r.label: r for r in other_rows(sp, sp)}
-    assert "mlp/fold*/lr (mean of 2)" in labels and labels["macro_f1"].group == "grade"
+    assert "mlp/fold*/lr" in labels and labels["macro_f1"].group == "grade"
     groups = [r.group for r in other_rows(sp, sp)]
     assert groups == sorted(groups, key=["grade", "agent", "trainer", "system"].index)
     assert delta(2, 3, relative=True) == "+50%" and delta(1.0, 1.0) == "" and delta("a", 1) == ""

@@ -84,7 +84,10 @@ def _num(v: object) -> float | None:
 
 
 def _signed(d: float) -> str:
-    text = fmt.value(abs(d)) if isinstance(d, float) and d != int(d) else f"{abs(d):g}"
+    """A difference in at most 8 characters: ``+0.315``, ``−2``, ``+1,930``, ``+1.23e+06``
+    (9, for a difference of a million or more)."""
+    a = abs(d)
+    text = f"{a:,.0f}" if a < 100_000 and (a >= 1000 or a == int(a)) else f"{a:.3g}"
     return ("+" if d > 0 else "−") + text
 
 
@@ -172,7 +175,8 @@ def essential_rows(sa: RunState, sb: RunState) -> list[SummaryRow]:
 def other_rows(sa: RunState, sb: RunState) -> list[SummaryRow]:
     """Every metric the essentials leave out: the grade's other metrics, then the last
     value of each logged metric by source (agent, trainer, system). Series that differ
-    only in a ``foldN/`` part are one row: the mean of their last values."""
+    only in a ``foldN/`` part are one row, ``cnn/fold*/val_acc``: the mean of their
+    last values."""
     key = set(key_metric_names(sa, sb))
     rows: list[SummaryRow] = []
     gm_a = sa.grade.metrics if sa.grade else {}
@@ -209,7 +213,5 @@ def other_rows(sa: RunState, sb: RunState) -> list[SummaryRow]:
             got = folded.get(name)
             values.append(got[0] if got else None)
             cells.append(Cell(fmt.value(got[0]) if got else "-"))
-        n = max((f[name][1] for f in lasts if name in f), default=1)
-        label = f"{name} (mean of {n})" if n > 1 else name
-        rows.append(SummaryRow(label, cells[0], cells[1], delta(*values), group=groups[name]))
+        rows.append(SummaryRow(name, cells[0], cells[1], delta(*values), group=groups[name]))
     return rows

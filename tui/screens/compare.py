@@ -35,6 +35,7 @@ from agentdeck.tui.theme import DEFAULT_PALETTE, palette, syntax_theme
 from agentdeck.tui.widgets.detail import StepDetail, render_step
 from agentdeck.tui.widgets.footer import AppFooter
 from agentdeck.tui.widgets.metrics import GROUP_TITLES
+from agentdeck.tui.widgets.plot import Sized
 from agentdeck.tui.widgets.virtual_list import VirtualList
 
 
@@ -61,6 +62,10 @@ def load_state(log: RunLog) -> RunState:
     return state
 
 
+#: The B−A column: "≠ " and a difference of at most 8 characters.
+DELTA_W = 10
+
+
 def rows_table(
     rows: list[SummaryRow],
     a_label: str,
@@ -85,33 +90,46 @@ def rows_table(
     t.add_column("", no_wrap=True, overflow="ellipsis", width=label_w, style="bold")
     t.add_column(a_label, no_wrap=True, overflow="ellipsis", ratio=1)
     t.add_column(b_label, no_wrap=True, overflow="ellipsis", ratio=1)
-    t.add_column("B−A", no_wrap=True, justify="right", width=8)
+    t.add_column("B−A", no_wrap=True, justify="right", width=DELTA_W)
     for r in rows:
         mark = Text("≠ ", style=f"bold {pal['warning']}") if r.differs else Text("")
         if r.delta:
             mark.append(r.delta, style="bold" if r.differs else "")
-        t.add_row(r.label, _cell(r.a, r.differs, pal), _cell(r.b, r.differs, pal), mark)
+        label = fmt.clip_middle(r.label, label_w, tail=max(5, label_w * 2 // 3))
+        t.add_row(label, _cell(r.a, r.differs, pal), _cell(r.b, r.differs, pal), mark)
     return t
 
 
 def sections_table(
     rows: list[SummaryRow], a_label: str, b_label: str, pal: dict[str, str] = DEFAULT_PALETTE
 ) -> RenderableType:
-    """``rows_table`` in sections by ``SummaryRow.group`` (the essentials, the grade's
-    other metrics, then the logged metrics by source), the columns lined up."""
-    label_w = min(40, max([len(r.label) for r in rows] + [6]))
-    parts: list[RenderableType] = []
+    """``rows_table`` in sections by ``SummaryRow.group``: the essentials, the grade's
+    other metrics, then the logged metrics by source. A long metric name gives way
+    to the values when the box is narrow (cut in the middle: its end tells it apart)."""
     groups: dict[str, list[SummaryRow]] = {}
     for r in rows:
         groups.setdefault(r.group, []).append(r)
-    for i, (group, members) in enumerate(groups.items()):
-        if group:
-            title = (
-                "grade (the other metrics)" if group == "grade" else GROUP_TITLES.get(group, group)
-            )
-            parts += [Text(""), Text(title, style=f"bold {pal['primary']}")]
-        parts.append(rows_table(members, a_label, b_label, pal, header=i == 0, label_w=label_w))
-    return Group(*parts)
+
+    def make(width: int) -> RenderableType:
+        parts: list[RenderableType] = []
+        for i, (group, members) in enumerate(groups.items()):
+            values_w = max([len(c.text) for r in members for c in (r.a, r.b)] + [6])
+            room = width - 2 * values_w - DELTA_W - 2 * 4
+            label_w = max(10, min(44, max(len(r.label) for r in members), room))
+            if group:
+                title = Text(
+                    "grade (the other metrics)"
+                    if group == "grade"
+                    else GROUP_TITLES.get(group, group),
+                    style=f"bold {pal['primary']}",
+                )
+                if any("fold*" in r.label for r in members):
+                    title.append("  fold*: the mean of the folds' last values", style="dim")
+                parts += [Text(""), title]
+            parts.append(rows_table(members, a_label, b_label, pal, header=i == 0, label_w=label_w))
+        return Group(*parts)
+
+    return Sized(make)
 
 
 def _cell(c: Cell, differs: bool, pal: dict[str, str]) -> Text:
