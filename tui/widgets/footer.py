@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
+from textual.widgets._footer import FooterKey  # not exported by textual.widgets (8.2.8)
 
 #: Actions whose key stays in the footer however narrow it is.
 KEEP = ("help", "app.help", "quit", "app.quit", "quit_run")
