@@ -100,6 +100,10 @@ class SyntheticSpec:
     #: Seconds between events; the log's timestamps are T0 + multiples of it.
     dt: float = 0.5
     cost: bool = True
+    #: Also log what a real run of the engine's trainer logs: per-epoch trainer series
+    #: for two cross-fitting folds (a constant learning rate among them), the system
+    #: gauges every step, and single values (a temperature, ECE before/after scaling).
+    trainer: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -211,6 +215,8 @@ def synthetic_events(spec: SyntheticSpec) -> Iterator[Event]:
                     t=t(), name=name_, value=round(val, 5), step=step, x=epoch, source="sandbox"
                 )
             epoch += 1
+        if spec.trainer and not last:
+            yield from _trainer_metrics(spec, rng, step, t)
         if last:
             result: Any = {"message": "predictions received", "count": 12000}
         else:
@@ -240,6 +246,50 @@ def synthetic_events(spec: SyntheticSpec) -> Iterator[Event]:
             wall_s=round(clock[0] - T0, 3),
         ),
     )
+
+
+def _trainer_metrics(
+    spec: SyntheticSpec, rng: random.Random, step: int, t: Callable[[], float]
+) -> Iterator[Metric]:
+    now = t()
+    yield Metric(
+        t=now,
+        name="system/cpu_percent",
+        value=round(40 + 50 * rng.random(), 1),
+        step=step,
+        source="system",
+    )
+    yield Metric(
+        t=now,
+        name="system/rss_mb",
+        value=round(800 + 25 * step + rng.random(), 1),
+        step=step,
+        source="system",
+    )
+    if step == 2:
+        for fold in (1, 2):
+            for epoch in range(8):
+                decay = 0.8**epoch
+                for name, value in (
+                    ("train_loss", 1.6 * decay + 0.3 + 0.02 * fold),
+                    ("val_acc", 0.82 - 0.4 * decay + 0.01 * fold),
+                    ("lr", 0.001),
+                ):
+                    yield Metric(
+                        t=now,
+                        name=f"mlp/fold{fold}/{name}",
+                        value=round(value, 5),
+                        step=step,
+                        x=epoch,
+                        source="trainer",
+                    )
+    if step == 3:
+        for name, value in (
+            ("temperature", 1.37),
+            ("val_ece_before_scaling", 0.112),
+            ("val_ece_after_scaling", 0.031),
+        ):
+            yield Metric(t=now, name=name, value=value, step=step, source="sandbox")
 
 
 def _grade(spec: SyntheticSpec, t: float) -> Grade:
@@ -426,6 +476,7 @@ class FakeRun:
                             {"type": "tool_use", "id": call_id, "name": name, "input": inp},
                         ],
                         usage=Usage(input_tokens=1000 * step, output_tokens=50),
+                        cost_usd=0.001 * step,
                     )
                 )
                 emit(ToolCall(step=step, call_id=call_id, name=name, input=inp, block_index=2))
@@ -524,6 +575,16 @@ FIXTURE_SPECS: dict[str, SyntheticSpec] = {
         output_bytes=600,
     ),
     "run_a.jsonl": SyntheticSpec(steps=10, seed=2, run_id="run-a", output_bytes=400),
+    "policy_run.jsonl": SyntheticSpec(
+        steps=6,
+        seed=4,
+        run_id="20231114-221320-action-policy-5f3a",
+        task="action-policy",
+        calibration=True,
+        trainer=True,
+        metrics_every=0,
+        output_bytes=300,
+    ),
     "run_b.jsonl": SyntheticSpec(
         steps=10,
         seed=2,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 
-from agentdeck.engine.log import RunLog
+import pytest
+
+from agentdeck.engine.bus import EventBus
+from agentdeck.engine.events import ModelResponse, RunStart, StepStart, ToolCall
+from agentdeck.engine.log import LogWriter, RunLog
 from agentdeck.tui.app import AgentDeckApp
 from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.output import ToolOutput
@@ -82,3 +89,55 @@ async def test_follow_shows_streamed_output_and_can_stop_following(tmp_path: Pat
         assert not run.following and run.steps.cursor == 0
         await pilot.press("f")
         assert run.following and run.steps.cursor == 2
+
+
+def _write_running_log(path: Path, host: dict[str, object], started: float) -> LogWriter:
+    """A log whose step 1 runs a tool that has printed nothing for 5 s (no run_end)."""
+    writer = LogWriter(path)
+    bus = EventBus([writer])  # numbers the events, as a run's bus does
+    call = {"code": "train()"}
+    for ev in (
+        RunStart(
+            t=started, run_id="r", task="t", agent="scripted", max_steps=3, prompt="p", host=host
+        ),
+        StepStart(t=started, step=1),
+        ModelResponse(
+            t=started,
+            step=1,
+            message_id="m1",
+            stop_reason="tool_use",
+            content=[{"type": "tool_use", "id": "c1", "name": "python_expression", "input": call}],
+        ),
+        ToolCall(
+            t=started, step=1, call_id="c1", name="python_expression", input=call, block_index=1
+        ),
+    ):
+        bus.emit(ev)
+    return writer
+
+
+@pytest.mark.parametrize("alive", [True, False], ids=["writer alive", "writer elsewhere"])
+async def test_the_step_in_progress_runs_on_the_clock_while_its_writer_lives(
+    tmp_path: Path, alive: bool
+) -> None:
+    started = time.time() - 5.0
+    host = {"pid": os.getpid(), "hostname": socket.gethostname() if alive else "elsewhere"}
+    writer = _write_running_log(tmp_path / "events.jsonl", host, started)
+    try:
+        log = RunLog.open(tmp_path / "events.jsonl", follow=True)
+        app = AgentDeckApp(lambda: RunScreen(log, mode="follow"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            run = app.screen
+            assert isinstance(run, RunScreen)
+            await until(pilot, lambda: run.state_ready and run.steps.count == 1)
+            await pilot.pause(1.2)  # the clock ticks once a second
+            duration = run.index.summary(0).duration_s
+            assert duration is not None
+            if alive:
+                # not 0.0 s: the tool has been running for 5 s and still is
+                assert run.index.wall_clock and duration >= 5.0
+            else:
+                # a writer this machine cannot see: the log's last event is all we know
+                assert not run.index.wall_clock and duration < 1.0
+    finally:
+        writer.close()

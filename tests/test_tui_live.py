@@ -14,6 +14,7 @@ from agentdeck.tui.app import make_live_app
 from agentdeck.tui.screens.dialogs import ConfirmScreen
 from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.output import MAX_LINES, ToolOutput
+from agentdeck.tui.widgets.status import StatusBar
 
 from doubles import FakeRunConfig, start_fake_run, until
 from helpers import small_detector
@@ -132,3 +133,70 @@ async def test_real_scripted_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         if '"tool_call"' in line
     ]
     assert code in [c["input"].get("code") for c in calls if c["type"] == "tool_call"]
+
+
+# -- after the run has ended; Ctrl-C (issue 11) -------------------------------------------
+
+
+async def test_a_finished_live_run_plays_back_and_its_output_follows_the_steps(
+    tmp_path: Path,
+) -> None:
+    # each step lasts 0.3 s: played back at 1x, a step stays on screen that long
+    cfg = FakeRunConfig(log_dir=tmp_path, steps=3, max_steps=6, output_lines=4, pause=0.3)
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: run.state.finished and run.index.log_ended)
+        bar = app.screen.query_one(StatusBar)
+        assert "$0.0060" in str(bar.render())  # the run's cost so far: 0.001 + 0.002 + 0.003
+        out = app.screen.query_one(ToolOutput)
+        assert "step 3" in out.title
+        # the Output tab shows the selected step's output once the run is over
+        await pilot.press("2", "k")
+        await until(pilot, lambda: out.title.startswith("step 2"))
+        assert "step 2 done" in "\n".join(out.query_one("#output-log").lines)
+        assert "step 2/6" in str(bar.render())  # the status bar shows the selected step
+        # and space plays it back from there
+        await pilot.press("space")
+        assert run.playback.playing and not run.following
+        assert "playing" in str(bar.render())
+        await until(pilot, lambda: run.steps.cursor == 2, timeout=5)
+        await until(pilot, lambda: not run.playback.playing, timeout=5)  # stops at the end
+        await pilot.press("q")
+    assert handle.join(5)
+    assert app.return_value == 0
+
+
+async def test_ctrl_c_asks_then_a_second_ctrl_c_stops_the_run(tmp_path: Path) -> None:
+    cfg = FakeRunConfig(log_dir=tmp_path, steps=5, hold_step=2)
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: handle.in_tool.is_set() and run.state.current_step == 2)
+        await pilot.press("ctrl+c")
+        assert isinstance(app.screen, ConfirmScreen)  # the same question as q
+        await pilot.press("n")
+        assert isinstance(app.screen, RunScreen) and not handle.join(0)
+        await pilot.press("ctrl+c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("ctrl+c")  # again: stop without asking
+        await until(pilot, lambda: app.return_value is not None)
+    assert handle.join(5)
+    assert app.return_value == 130
+    end = last_event(handle.run_dir.path)
+    assert end["type"] == "run_end" and end["status"] == "interrupted"
+
+
+async def test_ctrl_c_on_a_finished_run_quits_with_its_exit_code(tmp_path: Path) -> None:
+    cfg = FakeRunConfig(log_dir=tmp_path, steps=2, passed=False)
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: run.state.finished)
+        assert handle.join(5)
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: app.return_value is not None)
+    assert app.return_value == 1  # graded and failed, as the run itself says

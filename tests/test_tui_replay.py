@@ -230,7 +230,7 @@ async def test_calibration_metrics_are_shown() -> None:
     async with app.run_test(size=(160, 60)) as pilot:
         run = screen_of(app)
         await until(pilot, lambda: run.state_ready)
-        await pilot.press("4", "G")
+        await pilot.press("G", "4")  # 4 focuses the pane: G would scroll it
         await pilot.pause()
         text = _plain(app.screen.query_one("#metrics-body"))
         assert "PASSED" in text and "✓ accuracy >= 0.80" in text

@@ -308,6 +308,8 @@ def test_formatters() -> None:
     assert fmt.cost(0.0042) == "$0.0042" and fmt.cost(None) == "-"
     assert fmt.output_text({"result": "hi\n", "error": None}) == "hi\n"
     assert fmt.clip("a  b\nc", 3) == "a …" and fmt.clip("ab", 5) == "ab"
+    assert fmt.value(0.53521) == "0.5352" and fmt.value(12390.5) == "12,390"
+    assert fmt.value(6.952e-05) == "6.952e-05" and fmt.value(3) == "3"
 
 
 # -- runs and comparison -------------------------------------------------------------------

@@ -25,6 +25,7 @@ from agentdeck.tui.screens.help import HelpScreen
 
 if TYPE_CHECKING:
     from agentdeck.engine.run import RunHandle
+    from agentdeck.tui.screens.run import RunScreen
 
 THEMES = ("textual-dark", "textual-light")
 
@@ -35,6 +36,15 @@ class AgentDeckApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("T", "toggle_theme", "Dark/light", show=False, id="app.theme"),
+        # Textual's default for ctrl+c only says "press ctrl+q to quit"
+        Binding(
+            "ctrl+c",
+            "interrupt",
+            "Quit, as q (twice on a live run: stop it without asking)",
+            show=False,
+            priority=True,
+            id="app.interrupt",
+        ),
     ]
 
     def __init__(
@@ -68,13 +78,29 @@ class AgentDeckApp(App[int]):
 
     async def action_quit(self) -> None:
         """ctrl+q: on a live run, ask first (like q)."""
+        screen = self._live_run_screen()
+        if screen is not None:
+            screen.action_quit_run()
+            return
+        self.exit(0)
+
+    def action_interrupt(self) -> None:
+        """ctrl+c: as q on a live run (asks, then stops it cleanly; pressed again while
+        asked, stops it; again while it stops, closes at once). Elsewhere: quit."""
+        screen = self._live_run_screen()
+        if screen is not None:
+            screen.interrupt()
+            return
+        self.exit(0)
+
+    def _live_run_screen(self) -> RunScreen | None:
+        """The run screen of the run this app started, if there is one."""
         from agentdeck.tui.screens.run import RunScreen
 
         for screen in reversed(self.screen_stack):
             if isinstance(screen, RunScreen) and screen.source.run is not None:
-                screen.action_quit_run()
-                return
-        self.exit(0)
+                return screen
+        return None
 
 
 def _keymap_or_warn() -> dict[str, str]:

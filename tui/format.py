@@ -54,12 +54,25 @@ def clip(text: str, width: int) -> str:
     return text[: max(0, width - 1)] + "…"
 
 
+def clip_middle(text: str, width: int, *, tail: int = 5) -> str:
+    """One line of at most ``width`` characters, cut in the middle (``20261202-01…-fba4``):
+    the head and the last ``tail`` characters, which tell run ids apart, are kept."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    if width < tail + 4:
+        return clip(text, width)
+    head = width - tail - 1
+    return text[:head] + "…" + text[-tail:]
+
+
 def value(v: Any) -> str:
-    """A metric value: floats to 4 significant digits, the rest as JSON."""
+    """A metric value: floats to 4 significant digits (10,000 and more as whole numbers
+    with thousands separators, not ``1.239e+04``), the rest as JSON."""
     if isinstance(v, bool) or v is None:
         return json.dumps(v)
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return f"{v:,.0f}" if 1e4 <= abs(v) < 1e12 else f"{v:.4g}"
     if isinstance(v, int):
         return str(v)
     return json.dumps(v, ensure_ascii=False, default=str)

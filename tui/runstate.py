@@ -11,10 +11,13 @@ so its size does not depend on how much the tools printed.
 from __future__ import annotations
 
 import math
+import re
 import time
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntFlag
+from typing import TypeVar
 
 from agentdeck.engine.events import (
     ErrorEvent,
@@ -70,6 +73,37 @@ class Phase:
     FINISHED = "finished"
 
 
+#: Where a metric comes from, as the metrics pane groups them (``MetricSeries.group``):
+#: the agent's own code (``log_metric`` in the sandbox), the engine's trainer, the
+#: run's system gauges (CPU, memory); any other source is its own group, before system.
+SOURCE_GROUPS = ("agent", "trainer", "system")
+
+
+def source_group(source: str) -> str:
+    """The group of a ``metric`` event's source: sandbox (or none) is the agent's."""
+    return "agent" if source in ("", "sandbox", "agent") else source
+
+
+def group_rank(group: str) -> int:
+    """Sort key of a source group: agent, trainer, the others, system."""
+    if group == "system":
+        return 9
+    return SOURCE_GROUPS.index(group) if group in SOURCE_GROUPS else 5
+
+
+T = TypeVar("T")
+_FOLD = re.compile(r"(^|/)fold\d+/")
+
+
+def group_series(items: Iterable[tuple[str, T]]) -> dict[str, list[tuple[str, T]]]:
+    """Series that differ only in a ``foldN/`` part (the trainer's cross-fitting:
+    ``cnn/fold1/val_acc`` ... ``cnn/fold5/val_acc``) go together, as ``cnn/fold*/val_acc``."""
+    groups: dict[str, list[tuple[str, T]]] = {}
+    for name, item in items:
+        groups.setdefault(_FOLD.sub(r"\1fold*/", name), []).append((name, item))
+    return groups
+
+
 @dataclass
 class MetricSeries:
     name: str
@@ -90,6 +124,11 @@ class MetricSeries:
     @property
     def last(self) -> float | None:
         return self.ys[-1] if self.ys else None
+
+    @property
+    def group(self) -> str:
+        """agent, trainer, system (or another source's name): see ``source_group``."""
+        return source_group(self.source)
 
 
 @dataclass

@@ -32,6 +32,7 @@ and only from the UI thread (``poll``); ``load`` runs on a worker thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -105,7 +106,13 @@ class RunSource(Protocol):
     def replayable(self, state: RunState) -> bool:
         """The run is over as far as the screen is concerned: it can be played back,
         tokens and metrics are shown as of the selected step, the Output tab shows
-        the selected step's output."""
+        the selected step's output, the status bar shows the selected step."""
+        ...
+
+    def clock_running(self, state: RunState) -> bool:
+        """The run's writer is still running: the step in progress lasts until now,
+        not until the log's last event (which, for a tool that prints nothing, is
+        the step's start)."""
         ...
 
     def load(self, cancelled: Callable[[], bool]) -> RunState | None:
@@ -188,6 +195,9 @@ class ReplaySource:
     def replayable(self, state: RunState) -> bool:
         return True
 
+    def clock_running(self, state: RunState) -> bool:
+        return False
+
     def load(self, cancelled: Callable[[], bool]) -> RunState | None:
         state = RunState()
         if fold_lines(self._log, state, 0, len(self._log), cancelled=cancelled) is None:
@@ -211,6 +221,8 @@ class FollowSource:
         self._log = log
         #: Lines of the log folded into the state so far.
         self.folded_upto = 0
+        #: (monotonic time of the check, whether the log's writer was alive).
+        self._writer_checked: tuple[float, bool] | None = None
 
     @property
     def log(self) -> RunLog | None:
@@ -222,6 +234,19 @@ class FollowSource:
 
     def replayable(self, state: RunState) -> bool:
         return state.finished
+
+    def clock_running(self, state: RunState) -> bool:
+        """While the process that writes the log (``run_start``'s host pid) is alive;
+        checked at most every 2 s."""
+        if state.finished or state.header is None:
+            return False
+        now = time.monotonic()
+        if self._writer_checked is None or now - self._writer_checked[0] >= 2.0:
+            from agentdeck.tui.runs import writer_state
+
+            h = state.header
+            self._writer_checked = (now, writer_state(h.host, h.t) == "running")
+        return self._writer_checked[1]
 
     def load(self, cancelled: Callable[[], bool]) -> RunState | None:
         state = RunState()
@@ -269,7 +294,11 @@ class LiveSource(FollowSource):
         return self._run
 
     def replayable(self, state: RunState) -> bool:
-        return False
+        # once the run has ended its log is a finished log like any other
+        return state.finished
+
+    def clock_running(self, state: RunState) -> bool:
+        return not state.finished
 
     def poll(self, state: RunState | None, output: OutputSink) -> Changed:
         if self._log is None and not self._open():

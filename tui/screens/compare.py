@@ -15,18 +15,29 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from agentdeck.engine.log import RunLog
 from agentdeck.tui import format as fmt
-from agentdeck.tui.compare import Alignment, align
+from agentdeck.tui.compare import (
+    Alignment,
+    Cell,
+    SummaryRow,
+    align,
+    essential_rows,
+    other_rows,
+)
 from agentdeck.tui.runstate import RunState
+from agentdeck.tui.screens.dialogs import RenderableScreen
 from agentdeck.tui.sources import STATE_TYPES
 from agentdeck.tui.stepdata import StepSummary, read_step
 from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.theme import DEFAULT_PALETTE, palette, syntax_theme
 from agentdeck.tui.widgets.detail import StepDetail, render_step
 from agentdeck.tui.widgets.files import FilesModel, step_diffs, tree_lines
+from agentdeck.tui.widgets.footer import AppFooter
+from agentdeck.tui.widgets.metrics import GROUP_TITLES
+from agentdeck.tui.widgets.plot import Sized
 from agentdeck.tui.widgets.virtual_list import VirtualList
 
 
@@ -57,6 +68,81 @@ def load_state(log: RunLog) -> RunState:
     return state
 
 
+#: The B−A column: "≠ " and a difference of at most 8 characters.
+DELTA_W = 10
+
+
+def rows_table(
+    rows: list[SummaryRow],
+    a_label: str,
+    b_label: str,
+    pal: dict[str, str] = DEFAULT_PALETTE,
+    *,
+    header: bool = True,
+    label_w: int | None = None,
+) -> Table:
+    """A, B and the difference, one row a field; values that differ are bold and the
+    row marked ≠ (with the change where both are numbers)."""
+    t = Table(
+        box=None,
+        padding=(0, 1),
+        show_edge=False,
+        header_style="bold",
+        expand=True,
+        show_header=header,
+    )
+    if label_w is None:
+        label_w = min(28, max([len(r.label) for r in rows] + [6]))
+    t.add_column("", no_wrap=True, overflow="ellipsis", width=label_w, style="bold")
+    t.add_column(a_label, no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column(b_label, no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column("B−A", no_wrap=True, justify="right", width=DELTA_W)
+    for r in rows:
+        mark = Text("≠ ", style=f"bold {pal['warning']}") if r.differs else Text("")
+        if r.delta:
+            mark.append(r.delta, style="bold" if r.differs else "")
+        label = fmt.clip_middle(r.label, label_w, tail=max(5, label_w * 2 // 3))
+        t.add_row(label, _cell(r.a, r.differs, pal), _cell(r.b, r.differs, pal), mark)
+    return t
+
+
+def sections_table(
+    rows: list[SummaryRow], a_label: str, b_label: str, pal: dict[str, str] = DEFAULT_PALETTE
+) -> RenderableType:
+    """``rows_table`` in sections by ``SummaryRow.group``: the essentials, the grade's
+    other metrics, then the logged metrics by source. A long metric name gives way
+    to the values when the box is narrow (cut in the middle: its end tells it apart)."""
+    groups: dict[str, list[SummaryRow]] = {}
+    for r in rows:
+        groups.setdefault(r.group, []).append(r)
+
+    def make(width: int) -> RenderableType:
+        parts: list[RenderableType] = []
+        for i, (group, members) in enumerate(groups.items()):
+            values_w = max([len(c.text) for r in members for c in (r.a, r.b)] + [6])
+            room = width - 2 * values_w - DELTA_W - 2 * 4
+            label_w = max(10, min(44, max(len(r.label) for r in members), room))
+            if group:
+                title = Text(
+                    "grade (the other metrics)"
+                    if group == "grade"
+                    else GROUP_TITLES.get(group, group),
+                    style=f"bold {pal['primary']}",
+                )
+                if any("fold*" in r.label for r in members):
+                    title.append("  fold*: the mean of the folds' last values", style="dim")
+                parts += [Text(""), title]
+            parts.append(rows_table(members, a_label, b_label, pal, header=i == 0, label_w=label_w))
+        return Group(*parts)
+
+    return Sized(make)
+
+
+def _cell(c: Cell, differs: bool, pal: dict[str, str]) -> Text:
+    style = {True: pal["success"], False: pal["error"]}.get(c.ok, "") if c.ok is not None else ""
+    return Text(c.text, style=f"bold {style}" if differs else style)
+
+
 def summary_table(
     a: RunLog,
     b: RunLog,
@@ -66,72 +152,32 @@ def summary_table(
     width: int = 160,
     pal: dict[str, str] = DEFAULT_PALETTE,
 ) -> RenderableType:
-    """One row a run: status, steps, tokens, cost, grade, then grade metrics and the
-    last value of each logged metric; and where the runs diverge. Narrower than 120
-    columns, tokens and logged metrics are left out."""
-    wide = width >= 120
-    t = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold", expand=False)
-    t.add_column("run", no_wrap=True, overflow="ellipsis", max_width=28 if wide else 16)
-    cols = (
-        ("status", "steps", "in/out", "cache r/w", "cost", "grade")
-        if wide
-        else ("status", "steps", "cost", "grade")
+    """The essentials of both runs (status and grade, the task's key metrics, steps,
+    tokens, cost, time) with their differences, and where the runs diverge; ``m``
+    shows every other metric."""
+    rows = essential_rows(sa, sb)
+    side = max(12, (width - 20) // 2)
+    table = rows_table(
+        rows, fmt.clip("A " + _label(a), side), fmt.clip("B " + _label(b), side), pal
     )
-    for col in cols:
-        t.add_column(col, no_wrap=True, overflow="ellipsis")
-    gm_a = sa.grade.metrics if sa.grade else {}
-    gm_b = sb.grade.metrics if sb.grade else {}
-    gkeys = [
-        k
-        for k in sorted(set(gm_a) | set(gm_b))
-        if all(isinstance(m.get(k), int | float | type(None)) for m in (gm_a, gm_b))
-    ]
-    mkeys = sorted(set(sa.metrics) | set(sb.metrics)) if wide else []
-    for k in gkeys:
-        t.add_column(k, no_wrap=True, overflow="ellipsis", justify="right")
-    for k in mkeys:
-        t.add_column(f"{k}↓", no_wrap=True, overflow="ellipsis", justify="right")
-
-    def grade(s: RunState) -> Text:
-        if s.grade is None:
-            return Text("-", style="dim")
-        return (
-            Text("passed", style=f"bold {pal['success']}")
-            if s.grade.passed
-            else Text(
-                "failed" if s.grade.submitted else "not submitted", style=f"bold {pal['error']}"
-            )
-        )
-
-    for tag, log, st, gm in (("A", a, sa, gm_a), ("B", b, sb, gm_b)):
-        c, cost = st.cumulative(None)
-        row: list[RenderableType] = [
-            Text(f"{tag} {_label(log)}", style="bold"),
-            st.end.status if st.end else "incomplete",
-            str(len(st.step_order)),
-        ]
-        if wide:
-            row += [
-                f"{fmt.tokens(c.input_tokens)}/{fmt.tokens(c.output_tokens)}",
-                f"{fmt.tokens(c.cache_read_input_tokens)}/"
-                f"{fmt.tokens(c.cache_creation_input_tokens)}",
-            ]
-        row += [fmt.cost(cost), grade(st)]
-        row += [fmt.value(gm[k]) if k in gm else "-" for k in gkeys]
-        row += [fmt.value(st.metrics[k].last) if k in st.metrics else "-" for k in mkeys]
-        t.add_row(*row)
     div = Text("diverges: ", style="bold")
     if divergence is None:
         div.append("never (same tool calls and inputs)", style=pal["success"])
     else:
         div.append(f"◆ step {divergence}", style=f"bold {pal['warning']}")
-        div.append(
-            " (the first step whose tool calls or inputs differ; d goes there)"
-            if wide
-            else " (d goes there)",
-            style="dim",
-        )
-    return Group(t, div)
+        div.append(" · d goes there", style="dim")
+    more = len(other_rows(sa, sb))
+    if more:
+        div.append(f" · m: {more} more metric{'s' if more != 1 else ''}", style="dim")
+    return Group(table, div)
+
+
+class MetricsCompareScreen(RenderableScreen):
+    """Every metric of both runs (``m`` on the compare screen); m, escape or q closes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "close", "Close", show=False, id="compare_metrics.close")
+    ]
 
 
 class CompareView(VirtualList):
@@ -188,6 +234,7 @@ class CompareScreen(Screen[None]):
         Binding("d", "divergence", "Go to divergence", id="compare.divergence"),
         Binding("n", "next_diff", "Next difference", id="compare.next_diff"),
         Binding("N", "prev_diff", "Previous difference", show=False, id="compare.prev_diff"),
+        Binding("m", "all_metrics", "All metrics", id="compare.metrics"),
     ]
 
     @dataclass
@@ -216,7 +263,7 @@ class CompareScreen(Screen[None]):
             with Vertical(classes="cmp-side"):
                 yield Static(Text("B " + _label(self.b), style="bold"), classes="cmp-side-title")
                 yield StepDetail(id="cmp-b")
-        yield Footer()
+        yield AppFooter()
 
     @property
     def view(self) -> CompareView:
@@ -326,6 +373,18 @@ class CompareScreen(Screen[None]):
         earlier = [i for i in self._diff_steps() if i < self.view.cursor]
         if earlier:
             self.view.move_to(earlier[-1], center=True)
+
+    def action_all_metrics(self) -> None:
+        if self.alignment is None:
+            self.notify("Still reading the runs…", timeout=2)
+            return
+        sa, sb = self.states
+        pal = palette(self.app)
+        rows = essential_rows(sa, sb) + other_rows(sa, sb)
+        table = sections_table(rows, "A " + _label(self.a), "B " + _label(self.b), pal)
+        self.app.push_screen(
+            MetricsCompareScreen("Every metric of both runs (m or escape closes)", table)
+        )
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:

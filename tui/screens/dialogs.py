@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Log, Static
+
+from agentdeck.tui.widgets.scroll import KeyScroll
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -111,3 +114,25 @@ class FullTextScreen(ModalScreen[None]):
 
     def action_up(self) -> None:
         self.query_one(Log).scroll_up(animate=False)
+
+
+class RenderableScreen(ModalScreen[None]):
+    """Any Rich renderable (a table, say) in a scrollable box; escape or q closes."""
+
+    BINDINGS = [Binding("escape,q", "close", "Close", id="renderable.close")]
+
+    def __init__(self, title: str, renderable: RenderableType) -> None:
+        super().__init__()
+        self.title_text, self.renderable = title, renderable
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="fulltext"):
+            yield Label(self.title_text, id="fulltext-title")
+            with KeyScroll(id="renderable-body"):
+                yield Static(self.renderable)
+
+    def on_mount(self) -> None:
+        self.query_one(KeyScroll).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

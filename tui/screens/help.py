@@ -8,9 +8,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
+
+from agentdeck.tui.widgets.scroll import KeyScroll
 
 #: Keys handled by widgets without a Binding (documented here so ? lists them).
 EXTRA_KEYS: dict[str, list[tuple[str, str]]] = {
@@ -47,31 +49,78 @@ def binding_rows(screen: Screen) -> list[tuple[str, str, str]]:
     return rows
 
 
+def pane_sections(screen: Screen) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """(title, rows) for each scrollable pane the screen names in ``HELP_PANES``: its
+    keys work once it has focus, so they are not among the screen's active bindings
+    (unless it has focus now: then they are, and its section is left out)."""
+    app = screen.app
+    out: list[tuple[str, list[tuple[str, str, str]]]] = []
+    for selector in getattr(screen, "HELP_PANES", ()):
+        try:
+            pane = screen.query_one(selector)
+        except NoMatches:
+            continue
+        if pane.has_focus_within:
+            continue
+        bindings = pane._bindings.copy()  # the pane's own keys, as remapped (keymap.toml)
+        keymap = app._keymap
+        if keymap:
+            bindings.apply_keymap(keymap)
+        grouped: dict[str, tuple[list[str], str]] = {}
+        for key, blist in bindings.key_to_bindings.items():
+            for b in blist:
+                if not b.description or b.system or not b.id:
+                    continue  # Textual's own scroll keys (left/right) are not the pane's
+                keys, _ = grouped.setdefault(b.description, ([], b.id or ""))
+                label = _key_label(app, key)
+                if label not in keys:
+                    keys.append(label)
+        title = getattr(pane, "HELP_TITLE", type(pane).__name__)
+        rows = [(" ".join(keys), desc, ident) for desc, (keys, ident) in grouped.items()]
+        if rows and all(title != t for t, _ in out):
+            out.append((title, rows))
+    return out
+
+
+def _table(rows: list[tuple[str, str, str]], *, header: bool) -> Table:
+    # the same column widths in every section, so the sections line up
+    table = Table(box=None, padding=(0, 1), show_header=header, header_style="bold", expand=True)
+    table.add_column("keys", style="bold", width=14, overflow="fold")
+    table.add_column("does", ratio=3)
+    table.add_column("binding id (for keymap.toml)", style="dim", ratio=2)
+    for keys, desc, ident in rows:
+        table.add_row(keys, desc, ident)
+    return table
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close help", id="help.close")]
 
     def __init__(self, for_screen: Screen) -> None:
         super().__init__()
-        self.rows = binding_rows(for_screen)
+        self.sections = [("", binding_rows(for_screen)), *pane_sections(for_screen)]
+        #: Every row of every section: (keys, description, binding id).
+        self.rows = [row for _, rows in self.sections for row in rows]
         self.screen_name = getattr(for_screen, "HELP_TITLE", type(for_screen).__name__)
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
-        table.add_column("keys", style="bold", no_wrap=True)
-        table.add_column("does")
-        table.add_column("binding id (for keymap.toml)", style="dim")
-        for keys, desc, ident in self.rows:
-            table.add_row(keys, desc, ident)
-        with VerticalScroll(id="help"):
+        with KeyScroll(id="help"):
             yield Static(Text(f"Keys: {self.screen_name}", style="bold"), id="help-title")
-            yield Static(table, id="help-table")
+            for i, (title, rows) in enumerate(self.sections):
+                if title:
+                    yield Static(Text(f"in {title}:", style="bold"), classes="help-section")
+                yield Static(_table(rows, header=i == 0), classes="help-table")
             yield Static(
                 Text(
-                    "Keys can be remapped by binding id: see docs/tui.md. escape closes.",
+                    "Keys can be remapped by binding id: see docs/tui.md. "
+                    "j/k scroll, escape closes.",
                     style="dim",
                 ),
                 id="help-foot",
             )
+
+    def on_mount(self) -> None:
+        self.query_one("#help", KeyScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -25,7 +25,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from agentdeck.engine.errors import EXIT_INFRA, EXIT_USAGE, UserError, exit_code
@@ -44,8 +44,10 @@ from agentdeck.tui.stepindex import StepIndex
 from agentdeck.tui.theme import palette, syntax_theme
 from agentdeck.tui.widgets.detail import StepDetail, render_step
 from agentdeck.tui.widgets.files import FilesPane
+from agentdeck.tui.widgets.footer import AppFooter
 from agentdeck.tui.widgets.metrics import MetricsPane, render_metrics
 from agentdeck.tui.widgets.output import ToolOutput
+from agentdeck.tui.widgets.scroll import KeyScroll
 from agentdeck.tui.widgets.scrubber import Scrubber
 from agentdeck.tui.widgets.status import StatusBar, StatusInfo
 from agentdeck.tui.widgets.steps import StepsPane, StepsView
@@ -61,6 +63,8 @@ JOIN_TIMEOUT_S = 120.0
 
 class RunScreen(Screen[None]):
     HELP_TITLE = "run"
+    #: Panes whose own keys (scrolling) ? lists too: see ``tui/screens/help.py``.
+    HELP_PANES = ("#detail", "#metrics")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit_run", "Quit", id="run.quit"),
         Binding("escape", "back", "Back", show=False, id="run.back"),
@@ -126,6 +130,8 @@ class RunScreen(Screen[None]):
         self._last_detail_refresh = 0.0
         self._moving = False
         self._last_log_error = ""
+        #: The "stop the run and quit?" question while it is asked.
+        self._confirm: ConfirmScreen | None = None
 
     # -- layout ------------------------------------------------------------------------
 
@@ -149,7 +155,7 @@ class RunScreen(Screen[None]):
             placeholder="search steps: text, code, output (enter finds, escape cancels)",
             id="search",
         )
-        yield Footer()
+        yield AppFooter()
 
     def _files_source(self) -> tuple[RunLog | None, int | None]:
         """What the Files tab shows: the repository after the selected step."""
@@ -246,6 +252,9 @@ class RunScreen(Screen[None]):
 
     def _tick(self) -> None:
         if not self.state.finished:
+            # the step in progress runs until now while its writer does (else: until the
+            # log's last event, which for a silent tool is its start)
+            self.index.wall_clock = self.source.clock_running(self.state)
             self._render_status()
             if self.index.wall_clock and self.index.count:
                 self.steps.invalidate(self.index.count - 1)
@@ -318,8 +327,8 @@ class RunScreen(Screen[None]):
         return self._seal
 
     def _render_status(self) -> None:
-        # a log that grows shows where the run is; a finished one where the playhead is
-        step = None if self.source.growing else self._selected_step()
+        # a run still going shows where it is; a finished one where the playhead is
+        step = self._selected_step() if self.source.replayable(self.state) else None
         info = StatusInfo(
             self.source.kind,
             step=step,
@@ -365,6 +374,16 @@ class RunScreen(Screen[None]):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._dirty |= Changed.TOKENS | Changed.METRICS
         self._render_panes()
+        # the Tokens and Metrics tabs are read by scrolling: opening one focuses it
+        # (j/k scroll it, escape goes back to the steps); a hidden pane keeps no focus
+        focused = self.app.focused
+        if focused is not None and focused.id == "search":
+            return
+        pane = next(iter(event.pane.query_children(KeyScroll)), None)
+        if pane is not None and pane.id in ("tokens", "metrics"):
+            pane.focus()
+        elif isinstance(focused, KeyScroll) and focused.id in ("tokens", "metrics"):
+            self.steps.focus()
 
     def _schedule_detail(self, delay: float = 0.03) -> None:
         if self._detail_timer is not None:
@@ -445,7 +464,7 @@ class RunScreen(Screen[None]):
             self.following = msg.index >= self.index.count - 1
         self._schedule_detail()
         self._update_scrubber()
-        if not self.source.growing:
+        if self.source.replayable(self.state):
             self._render_status()
         if self._playhead_pos() is not None:
             self._dirty |= Changed.TOKENS | Changed.METRICS
@@ -485,7 +504,9 @@ class RunScreen(Screen[None]):
     def action_play(self) -> None:
         if not self.source.replayable(self.state):
             self.notify(
-                "Playback is for finished runs; press f to follow the newest step.", timeout=3
+                "The run is still going: it can be played back once it has finished "
+                "(f follows the newest step).",
+                timeout=3,
             )
             return
         if self.playback.toggle():
@@ -604,19 +625,31 @@ class RunScreen(Screen[None]):
                 return
 
             def answer(yes: bool | None) -> None:
+                self._confirm = None
                 if yes:
                     self.stop_run()
 
-            self.app.push_screen(
-                ConfirmScreen(
-                    "The run is still going. Stop it and quit?",
-                    yes="Stop and quit",
-                    no="Keep running",
-                ),
-                answer,
+            self._confirm = ConfirmScreen(
+                "The run is still going. Stop it and quit?",
+                yes="Stop and quit",
+                no="Keep running",
             )
+            self.app.push_screen(self._confirm, answer)
             return
         self.app.exit(self.result_code())
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the same as ``q`` (a live run asks first, then stops cleanly). Pressed
+        again while asked, it stops the run without asking; pressed again while the run
+        is stopping, the app closes at once (``run_live_app`` still stops and joins it)."""
+        if self.source.run is None or self.state.finished:
+            self.action_quit_run()
+        elif self._confirm is not None:
+            self._confirm.dismiss(True)
+        elif self.quitting:
+            self.app.exit(None)
+        else:
+            self.action_quit_run()
 
     def stop_run(self) -> None:
         run = self.source.run

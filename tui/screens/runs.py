@@ -11,28 +11,69 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from agentdeck.engine.log import LogError, RunLog
 from agentdeck.tui import format as fmt
 from agentdeck.tui.runs import SORT_KEYS, RunInfo, filter_runs, find_runs, read_run_info
 from agentdeck.tui.theme import palette
+from agentdeck.tui.widgets.footer import AppFooter
 
-#: (title, key); the narrow set is used below WIDE columns of screen.
+#: (title, key, most characters shown, fewest when the screen is narrow), in screen order.
 COLUMNS = (
-    ("", "mark"),
-    ("run", "name"),
-    ("task", "task"),
-    ("agent/model", "agent"),
-    ("status", "status"),
-    ("steps", "steps"),
-    ("tokens", "tokens"),
-    ("cost", "cost"),
-    ("grade", "grade"),
-    ("date", "date"),
+    ("", "mark", 1, 1),
+    ("run", "name", 36, 16),
+    ("task", "task", 24, 13),
+    ("agent/model", "agent", 30, 12),
+    ("status", "status", 24, 9),
+    ("steps", "steps", 9, 5),
+    ("tokens", "tokens", 7, 6),
+    ("cost", "cost", 9, 7),
+    ("grade", "grade", 13, 13),
+    ("date", "date", 16, 16),
 )
-NARROW = ("mark", "name", "agent", "status", "steps", "grade")
-WIDE = 130
+#: The columns a run is told apart by, in the order they get room: at their fewest
+#: characters first, then widened to their widest cell while there is room.
+ESSENTIAL = ("mark", "name", "task", "status", "grade", "agent")
+#: Then these, each only if it fits whole, in this order (the date is dropped first).
+OPTIONAL = ("steps", "cost", "tokens", "date")
+#: Each cell is padded by one column on either side.
+CELL_PAD = 2
+
+
+def plan_columns(width: int, needs: dict[str, int]) -> dict[str, int]:
+    """The columns to show in ``width`` cells and the characters each gets.
+
+    ``needs`` is each column's widest cell (its title included)."""
+    spec = {key: (most, fewest) for _, key, most, fewest in COLUMNS}
+    want = {k: max(1, min(needs.get(k, 1), spec[k][0])) for k in spec}
+    plan: dict[str, int] = {}
+    used = 0
+    for key in ESSENTIAL:
+        w = min(want[key], spec[key][1])
+        if used + w + CELL_PAD <= width or key in ("mark", "name"):
+            plan[key] = w
+            used += w + CELL_PAD
+    for key in ESSENTIAL:
+        if key in plan and used < width:
+            grow = min(want[key] - plan[key], width - used)
+            plan[key] += grow
+            used += grow
+    for key in OPTIONAL:
+        if used + want[key] + CELL_PAD <= width:
+            plan[key] = want[key]
+            used += want[key] + CELL_PAD
+    return {k: plan[k] for _, k, _, _ in COLUMNS if k in plan}
+
+
+def short_name(r: RunInfo, with_task: bool) -> str:
+    """The run's name, without its task when the task has a column of its own
+    (``20261202-011920-noisy-labels-4a7a`` -> ``20261202-011920…4a7a``)."""
+    if with_task and r.task and f"-{r.task}-" in r.name:
+        return r.name.replace(f"-{r.task}-", "…", 1)
+    return r.name
+
+
 SORT_CYCLE = ("date", "task", "agent", "status", "steps", "tokens", "cost", "grade", "name")
 
 
@@ -67,7 +108,8 @@ class RunsScreen(Screen):
         self.sort_key = "date"
         self.reverse = True
         self.filter_text = ""
-        self.columns: tuple[str, ...] = ()
+        #: The columns shown and the characters each gets (``plan_columns``).
+        self.widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="runs-title")
@@ -76,11 +118,15 @@ class RunsScreen(Screen):
             placeholder="filter: words to match in run, task, agent, status, grade",
             id="runs-filter",
         )
-        yield Footer()
+        yield AppFooter()
 
     @property
     def table(self) -> DataTable:
         return self.query_one("#runs-table", DataTable)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.widths)
 
     def on_mount(self) -> None:
         self._set_columns(self.size.width or 80)
@@ -88,20 +134,31 @@ class RunsScreen(Screen):
         self._title("scanning…")
         self.scan()
 
-    def _set_columns(self, width: int) -> None:
-        keys = tuple(k for _, k in COLUMNS) if width >= WIDE else NARROW
-        if keys == self.columns:
-            return
-        self.columns = keys
+    def _needs(self) -> dict[str, int]:
+        """Each column's widest cell over the runs shown (and its title)."""
+        needs = {key: len(title) for title, key, _, _ in COLUMNS}
+        for r in self.shown:
+            for key, text in self._texts(r, with_task=True).items():
+                needs[key] = max(needs[key], len(text))
+        return needs
+
+    def _set_columns(self, width: int) -> bool:
+        """Lay the columns out for ``width``; True when they changed (the rows must be
+        filled again)."""
+        # the vertical scrollbar (2 columns) shows when the rows do not fit
+        rows_fit = len(self.shown) + 1 <= (self.table.size.height or self.size.height - 3)
+        widths = plan_columns(width - (0 if rows_fit else 2), self._needs())
+        if widths == self.widths:
+            return False
+        self.widths = widths
         self.table.clear(columns=True)
-        for title, key in COLUMNS:
-            if key in keys:
-                self.table.add_column(title, key=key)
+        for title, key, _, _ in COLUMNS:
+            if key in widths:
+                self.table.add_column(title, key=key, width=widths[key])
+        return True
 
     def on_resize(self) -> None:
-        before = self.columns
-        self._set_columns(self.size.width)
-        if self.columns != before and self.runs:
+        if self._set_columns(self.size.width) and self.runs:
             self._rebuild()
 
     def _title(self, note: str = "") -> None:
@@ -156,6 +213,7 @@ class RunsScreen(Screen):
             key=SORT_KEYS[self.sort_key],
             reverse=self.reverse,
         )
+        self._set_columns(self.size.width or 80)
         table.clear()
         for r in self.shown:
             table.add_row(*self._cells(r))
@@ -165,27 +223,14 @@ class RunsScreen(Screen):
                     table.move_cursor(row=i)
         self._title()
 
-    def _cells(self, r: RunInfo) -> list[Text | str]:
-        narrow = len(self.columns) < len(COLUMNS)
-        pal = palette(self.app)
-        grade_style = (
-            "dim"
-            if r.passed is None
-            else (f"bold {pal['success']}" if r.passed else f"bold {pal['error']}")
-        )
-        cells: dict[str, Text | str] = {
-            "mark": Text("●", style=f"bold {pal['warning']}")
-            if r.path in self.marked
-            else Text(" "),
-            "name": Text(
-                ("▸ " if r.batch else "") + fmt.clip(r.name, 20 if narrow else 36),
-                style="bold" if r.batch else "",
-            ),
+    def _texts(self, r: RunInfo, *, with_task: bool) -> dict[str, str]:
+        """Each column's text for the run, before it is cut to the column's width."""
+        return {
+            "mark": "●" if r.path in self.marked else " ",
+            "name": ("▸ " if r.batch else "") + short_name(r, with_task),
             "task": r.task,
-            "agent": fmt.clip(r.model or r.agent, 18) if narrow else fmt.clip(r.agent_model, 30),
-            "status": Text(
-                fmt.clip(r.status, 14 if narrow else 24), style=pal["error"] if r.problem else ""
-            ),
+            "agent": r.agent_model,
+            "status": r.status,
             "steps": f"{r.steps} runs"
             if r.batch
             else f"{r.samples} samples"
@@ -193,10 +238,29 @@ class RunsScreen(Screen):
             else (f"{r.steps}/{r.max_steps}" if r.max_steps else str(r.steps)),
             "tokens": fmt.tokens(r.tokens),
             "cost": fmt.cost(r.cost_usd),
-            "grade": Text(r.grade_text, style=grade_style),
+            "grade": r.grade_text,
             "date": r.date,
         }
-        return [cells[k] for k in self.columns]
+
+    def _cells(self, r: RunInfo) -> list[Text | str]:
+        pal = palette(self.app)
+        widths = self.widths
+        texts = self._texts(r, with_task="task" in widths)
+        if r.model and len(texts["agent"]) > widths.get("agent", 0):
+            texts["agent"] = r.model  # narrow: the model says more than the agent's name
+        styles = {
+            "mark": f"bold {pal['warning']}",
+            "name": "bold" if r.batch else "",
+            "status": pal["error"] if r.problem else "",
+            "grade": "dim"
+            if r.passed is None
+            else (f"bold {pal['success']}" if r.passed else f"bold {pal['error']}"),
+        }
+        cells: list[Text | str] = []
+        for key, w in widths.items():
+            clip = fmt.clip_middle if key == "name" else fmt.clip
+            cells.append(Text(clip(texts[key], w), style=styles.get(key, "")))
+        return cells
 
     def _current(self) -> RunInfo | None:
         if not self.shown or self.table.cursor_row < 0:

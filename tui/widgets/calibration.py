@@ -4,19 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from agentdeck.engine.events import Check, ReliabilityBin
+from agentdeck.engine.events import ReliabilityBin
 from agentdeck.tui import format as fmt
 from agentdeck.tui.theme import DEFAULT_PALETTE
+
+
+class ConfusionMatrix:
+    """A confusion matrix drawn at the width it is given: columns headed by the class
+    names (up to 12 characters) when they fit, else by the class numbers, the rows
+    then saying which number is which class."""
+
+    def __init__(
+        self,
+        matrix: list[list[Any]],
+        class_names: list[str] | None = None,
+        pal: dict[str, str] = DEFAULT_PALETTE,
+    ) -> None:
+        self.matrix, self.class_names, self.pal = matrix, class_names, pal
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield confusion_table(self.matrix, self.class_names, self.pal, width=options.max_width)
 
 
 def confusion_table(
     matrix: list[list[Any]],
     class_names: list[str] | None = None,
     pal: dict[str, str] = DEFAULT_PALETTE,
+    *,
+    width: int = 200,
 ) -> Table | Text:
     """Counts with each cell shaded by its share of the row (the true class)."""
     hot, diag = pal["warning"], pal["success"]
@@ -27,7 +47,22 @@ def confusion_table(
     n = len(rows)
     names = [str(c) for c in (class_names or [])][:n]
     names += [str(i) for i in range(len(names), n)]
-    short = [nm[:8] for nm in names]
+    counts = [f"{int(v) if v == int(v) else round(v, 2)}" for row in rows for v in row]
+    count_w = max([len(c) for c in counts] + [1])
+    short = [nm[:12] for nm in names]
+    label_w = max([len(nm) for nm in short] + [11])
+    # label, n counts, recall: each padded by one column a side
+    by_name = label_w + 2 + sum(max(len(nm), count_w) + 2 for nm in short) + 8 <= width
+    if by_name:
+        heads, labels = short, short
+    else:
+        # the row labels give way (cut) so that every count column stays
+        heads = [str(i) for i in range(n)]
+        cell_w = max(count_w, len(str(n - 1)))
+        label_w = max(1, width - 2 - n * (cell_w + 2) - 8)
+        labels = [
+            fmt.clip(f"{i} {nm}" if nm != str(i) else nm, label_w) for i, nm in enumerate(short)
+        ]
     table = Table(
         title="confusion matrix (rows: true, columns: predicted)",
         title_justify="left",
@@ -36,13 +71,15 @@ def confusion_table(
         show_edge=False,
         title_style="bold",
     )
-    table.add_column("true \\ pred", style="bold", no_wrap=True)
-    for nm in short:
+    table.add_column(
+        "true \\ pred", style="bold", no_wrap=True, overflow="ellipsis", max_width=label_w
+    )
+    for nm in heads:
         table.add_column(nm, justify="right", no_wrap=True)
-    table.add_column("recall", justify="right", style="dim")
+    table.add_column("recall", justify="right", style="dim", no_wrap=True)
     for i, row in enumerate(rows):
         total = sum(row) or 1.0
-        cells: list[Text | str] = [short[i]]
+        cells: list[Text | str] = [labels[i]]
         for j, v in enumerate(row):
             share = v / total
             color = diag if i == j else hot
@@ -64,8 +101,16 @@ def reliability_lines(
 
     Bars short of the marker are over-confident bins; past it, under-confident.
     """
-    out = [Text("reliability (bar: accuracy, ┃: mean confidence, n: samples)", style="bold")]
-    bar_w = max(10, min(50, width - 40))
+    title = (
+        "reliability (bar: accuracy, ┃: mean confidence, n: samples)"
+        if width >= 62
+        else "reliability (█ accuracy, ┃ confidence)"
+    )
+    out = [Text(title, style="bold")]
+    tail_w = max(
+        (len(f" acc {b.accuracy:.2f} conf {b.confidence:.2f} n={b.count}") for b in bins), default=0
+    )
+    bar_w = max(6, min(50, width - 10 - tail_w))
     for b in bins:
         lo, hi, conf, acc, n = b.bin_lo, b.bin_hi, b.confidence, b.accuracy, b.count
         filled = int(round(acc * bar_w))
@@ -86,21 +131,4 @@ def reliability_lines(
         out.append(line)
     if len(out) == 1:
         out.append(Text("(no bins)", style="dim"))
-    return out
-
-
-def checks_lines(checks: list[Check], pal: dict[str, str] = DEFAULT_PALETTE) -> list[Text]:
-    out = []
-    for c in checks:
-        met = c.met
-        mark, style = (
-            ("✓", pal["success"])
-            if met
-            else (("✗", pal["error"]) if met is False else ("?", "dim"))
-        )
-        line = Text(f" {mark} ", style=f"bold {style}")
-        line.append(c.text or c.name or "?")
-        if c.value is not None:
-            line.append(f"   (got {fmt.value(c.value)})", "dim")
-        out.append(line)
     return out

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.binding import BindingType
 from textual.widgets import Static
 
 from agentdeck.engine.log import StepRecord
 from agentdeck.tui import format as fmt
 from agentdeck.tui.stepdata import call_label, input_text
 from agentdeck.tui.theme import DEFAULT_PALETTE
+from agentdeck.tui.widgets.scroll import KeyScroll, scroll_bindings
 
 #: Lines of one output shown in the pane; the full text is one key (v) away.
 OUTPUT_LINES = 40
@@ -145,15 +147,11 @@ def render_step(
     return Group(*parts)
 
 
-class StepDetail(VerticalScroll):
+class StepDetail(KeyScroll):
     """Scrollable detail of one step; j/k scroll once it has focus."""
 
-    BINDINGS = [
-        Binding("j", "scroll_down", "Scroll down", show=False, id="detail.down"),
-        Binding("k", "scroll_up", "Scroll up", show=False, id="detail.up"),
-        Binding("g", "scroll_home", "Top", show=False, id="detail.top"),
-        Binding("G", "scroll_end", "Bottom", show=False, id="detail.bottom"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = scroll_bindings("detail")
+    HELP_TITLE = "the Detail tab (enter focuses it; escape: back to the steps)"
 
     def compose(self) -> ComposeResult:
         yield Static(Text("No step selected.", style="dim"), id="detail-body")

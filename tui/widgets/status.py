@@ -84,6 +84,9 @@ class StatusBar(Widget):
             elapsed = state.elapsed()
             if elapsed is not None:
                 parts.append((4, Text(fmt.duration(elapsed))))
+            if state.total_cost is not None:
+                # the run's cost so far (a replay: the whole run's)
+                parts.append((5, Text(fmt.cost(state.total_cost))))
             sandbox = h.limits.get("sandbox") if isinstance(h.limits, dict) else None
             if isinstance(sandbox, dict) and sandbox.get("isolated") is False:
                 parts.append((8, Text("⚠ not isolated", style=self._s("warn"))))
@@ -125,16 +128,18 @@ class StatusBar(Widget):
         return text
 
     def _state_text(self, state: RunState, info: StatusInfo, width: int) -> Text:
+        if info.playing:  # a replay, or a live or followed run once it has finished
+            return Text(f"▶ playing {info.speed:g}×", style=self._s("busy"))
         if info.mode == "replay":
-            if info.playing:
-                return Text(f"▶ playing {info.speed:g}×", style=self._s("busy"))
             end = state.end.status if state.end else "no run_end (incomplete log)"
             return Text(f"replay: {end}" if width >= 100 else end, style=self._s("done"))
         if state.phase == Phase.FINISHED:
-            return Text(f"finished: {state.phase_detail}", style=self._s("done"))
+            done = state.phase_detail
+            return Text(f"finished: {done}" if width >= 100 else done, style=self._s("done"))
         label = state.phase
         if state.phase == Phase.TOOL and state.phase_detail:
-            label += f" {state.phase_detail}"
+            # narrow: "tool NAME", so that the elapsed time and the cost keep their place
+            label = f"{label if width >= 100 else 'tool'} {state.phase_detail}"
         elif state.phase == Phase.RETRYING and state.phase_detail:
             label += f": {fmt.clip(state.phase_detail, 40 if width > 100 else 16)}"
         style = (

@@ -6,12 +6,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from agentdeck.tui import format as fmt
 from agentdeck.tui.runstate import RunState, context_window
 from agentdeck.tui.widgets.plot import Lines, bar_chart
+from agentdeck.tui.widgets.scroll import KeyScroll
 
 
 def render_tokens(
@@ -109,7 +109,11 @@ def _gauge(frac: float, width: int, color: str) -> Text:
     return t
 
 
-class TokensPane(VerticalScroll):
+class TokensPane(KeyScroll):
+    """Scrollable: ``j``/``k``, ``g``/``G``, page keys once focused (``3`` focuses it)."""
+
+    HELP_TITLE = "the Tokens and Metrics tabs (3 / 4 focus them; escape: back to the steps)"
+
     def compose(self) -> ComposeResult:
         yield Static(id="tokens-body")
 
