@@ -34,6 +34,12 @@ class InstantTask(Task):
         Param("seed", None, "the seed", _opt_int, secret=True),
         Param("sleep", 0.0, "seconds the policy sleeps in the sandbox first", float),
         Param("max_steps", 5, "steps", int),
+        Param(
+            "stubborn",
+            False,
+            "the sleep ignores Ctrl-C (the kernel is restarted after its interrupt grace)",
+            lambda s: s.lower() in ("1", "true", "yes"),
+        ),
     )
     resources = Resources(cpus=1.0, memory_mb=256)
 
@@ -53,6 +59,8 @@ class InstantTask(Task):
         policy = []
         if params["sleep"]:
             code = f"import time\nprint('sleeping', flush=True)\ntime.sleep({params['sleep']})"
+            if params["stubborn"]:
+                code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n" + code
             policy.append(ScriptedStep("python_expression", {"code": code}, "Sleeping."))
         policy += self.extra_steps()
         policy.append(ScriptedStep("submit", {}, "Submitting."))

@@ -423,7 +423,10 @@ def test_a_killed_worker_is_retried(batch_env, tmp_path):
 
 
 def test_ctrl_c_stops_every_run_cleanly_and_twice_kills(batch_env, tmp_path):
-    args = ["batch-instant", "-T", "sleep=120", "--epochs", "3", "-j", "2", "--no-ui"]
+    # stubborn: the runs take their kernels' interrupt grace (3 s) to stop, so the second
+    # Ctrl-C below comes while they are stopping
+    args = ["batch-instant", "-T", "sleep=120", "-T", "stubborn=true", "--epochs", "3", "-j", "2"]
+    args += ["--no-ui"]
     args += ["--log-dir", str(tmp_path)]
     proc = start_cli(args)
     try:
@@ -553,7 +556,7 @@ async def test_batch_screen_shows_the_runs_live(batch_env, tmp_path):
         ["batch-instant"],
         agents=["scripted"],
         models=[],
-        params=["sleep=3"],
+        params=["sleep=6"],  # long enough to be seen running
         epochs=2,
         seed_base=4,
         limits=RunLimits(),

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from agentdeck.engine.events import SCHEMA, ModelResponse, Totals, schema_version
 from agentdeck.engine.log import RunLog
 from agentdeck.engine.log.markdown import import_markdown
+from agentdeck.tui.batches import find_batches, read_batch_info
 from agentdeck.tui.cli import app
 from agentdeck.tui.headless import print_log
 from agentdeck.tui.runs import find_runs, read_run_info
@@ -140,8 +141,21 @@ def _load_make():  # type: ignore[no-untyped-def]
     return mod
 
 
+def _replays_unsealed(path: Path) -> None:
+    with RunLog.open(path) as log:
+        assert not log.warnings, (path, log.warnings)
+        list(log.events(skip_invalid=False))
+        out = io.StringIO()
+        print_log(log, Console(file=out, width=120))
+        assert "unreadable" not in out.getvalue()
+        # committed examples are unsealed (see logs/examples/README.md)
+        assert log.seal().status == "unsealed"
+        assert log.header is not None and "seal_key" not in log.header.host
+
+
 def test_examples_are_listed_and_each_replays() -> None:
-    rows = [read_run_info(p) for p in find_runs(EXAMPLES)]
+    rows = [read_batch_info(b) for b in find_batches(EXAMPLES)]
+    rows += [read_run_info(p) for p in find_runs(EXAMPLES)]
     names = {r.name for r in rows}
     make = _load_make()
     for ex in make.EXAMPLES.values():
@@ -155,15 +169,14 @@ def test_examples_are_listed_and_each_replays() -> None:
                 with RunLog.open(sample) as log:
                     print_log(log, Console(file=io.StringIO(), width=120))
             continue
-        with RunLog.open(r.path) as log:
-            assert not log.warnings, (r.name, log.warnings)
-            list(log.events(skip_invalid=False))
-            out = io.StringIO()
-            print_log(log, Console(file=out, width=120))
-            assert "unreadable" not in out.getvalue()
-            # committed examples are unsealed (see logs/examples/README.md)
-            assert log.seal().status == "unsealed"
-            assert "seal_key" not in log.header.host
+        if r.batch:  # a batch: one row, each of its runs replays
+            runs = sorted(r.path.glob("*/events.jsonl"))
+            assert runs and r.steps == len(runs), (r.name, r.steps, runs)
+            for ev in runs:
+                _replays_unsealed(ev)
+                assert ev.stat().st_size < 600_000, f"{ev}: examples should stay small"
+            continue
+        _replays_unsealed(r.path)
         assert r.path.stat().st_size < 600_000, f"{r.name}: examples should stay small"
 
 

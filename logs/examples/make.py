@@ -309,9 +309,57 @@ def inspect_log(mk: Maker) -> None:
     shutil.copy(made, mk.out.with_name(INSPECT_EXAMPLE))
 
 
-# Two more belong here once their commands exist (they are built on other branches):
-# a batch (``agentdeck batch``: its manifest, runs and summary) and a repository-task
-# run (the fmnist-repo task, with file_change events). Each is one @example function.
+@example(
+    "fmnist-repo-digits",
+    "the scripted reference policy on the repository task fmnist-repo (seed 003) with "
+    "digits: seed 003's layout written file by file with the editor, `python main.py` run "
+    "with bash, file_change events for every file, self-reported validation vs test accuracy",
+)
+def fmnist_repo(mk: Maker) -> None:
+    mk.keep_run(mk.run("fmnist-repo", "-T", "dataset=digits", "-T", "seed=1"))
+
+
+BATCH_EXAMPLE = "batch-noisy-labels-digits"
+
+
+@example(
+    BATCH_EXAMPLE,
+    "a batch (`agentdeck batch`): the scripted policy on noisy-labels with digits, two noise "
+    "kinds x 2 epochs, 4 runs; its manifest, journal, every run's log and the summary "
+    "(pass rate with a Wilson interval, pass@k, metric means); one row in the runs list",
+)
+def batch(mk: Maker) -> None:
+    logs = mk.scratch / "logs"
+    mk.agentdeck(
+        "batch",
+        "noisy-labels",
+        "-T",
+        "dataset=digits",
+        "-T",
+        "n_train=300",
+        "-T",
+        "noise=symmetric,pairs",
+        "--epochs",
+        "2",
+        "--seed-base",
+        "100",
+        "-j",
+        "1",
+        "--name",
+        BATCH_EXAMPLE,
+        "--no-ui",
+        "--log-dir",
+        str(logs),
+        ok=(0, 1),
+    )
+    src = logs / BATCH_EXAMPLE
+    mk.out.mkdir(parents=True)
+    for f in ("manifest.json", "journal.jsonl", "summary.json", "summary.csv"):
+        if (src / f).is_file():
+            shutil.copy(src / f, mk.out / f)
+    for events in sorted(src.glob("*/events.jsonl")):
+        (mk.out / events.parent.name).mkdir()
+        write_unsealed(events, mk.out / events.parent.name / "events.jsonl")
 
 
 def out_paths(ex: Example, base: Path) -> list[Path]:
@@ -370,6 +418,13 @@ def shape(path: Path) -> object:
 
     if path.suffix == ".eval":
         return [(s.spec.rsplit("#", 1)[1], s.status, s.steps, s.passed) for s in sample_infos(path)]
+    if (path / "manifest.json").is_file():  # a batch: its runs, in the manifest's order
+        summary = json.loads((path / "summary.json").read_text())
+        configs = [(c.get("config"), c.get("runs")) for c in summary.get("configs", [])]
+        return {
+            "runs": [shape(p.parent) for p in sorted(path.glob("*/events.jsonl"))],
+            "configs": configs,
+        }
     log = RunLog.open(path)
     steps = [(n, log.step(n).tool_names) for n in log.step_numbers]
     types = sorted(set(log.line_types()))

@@ -324,7 +324,10 @@ def _run_ended_type() -> type:
 def _with_signals(runner: BatchRunner) -> int:
     """Run the batch; the first Ctrl-C (or SIGTERM) stops it cleanly, the second kills."""
 
+    signalled: list[int] = []
+
     def on_signal(signum: int, frame: object) -> None:
+        signalled.append(signum)
         what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if runner.stopping:
             err.print(f"\n[red]{what} again: killing the runs[/]")
@@ -338,7 +341,10 @@ def _with_signals(runner: BatchRunner) -> int:
         runner.run()
     finally:
         for sig, handler in old.items():
-            signal.signal(sig, handler)
+            # Once a signal has stopped the batch, a second one that comes after the runs
+            # have ended (they stop fast) has nothing left to kill: it must not cut the
+            # summary short or turn exit 130 into death by signal.
+            signal.signal(sig, signal.SIG_IGN if signalled else handler)
     return runner.exit_code if runner.exit_code is not None else 3
 
 
