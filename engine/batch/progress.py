@@ -224,6 +224,13 @@ class BatchFollower:
             self._ends = {}
             for entry in journal:
                 kind = entry.get("kind")
+                run = self.progress.get(str(entry.get("run_id")))
+                t = entry.get("t")
+                if run is not None and isinstance(t, int | float):
+                    if kind == "start":  # the latest attempt's times
+                        run.started_at, run.ended_at = float(t), None
+                    elif kind == "end":
+                        run.ended_at = float(t)
                 if kind == "end" and isinstance(entry.get("run_id"), str):
                     self._ends[entry["run_id"]] = entry
                 elif kind == "batch_start":

@@ -176,8 +176,15 @@ class BatchScreen(Screen[None]):
             elapsed = self.runner.elapsed()
             eta = self.runner.eta_s()
             cost = self.runner.cost_so_far()
-        else:
-            elapsed = time.time() - self._t_open
+        else:  # another process's batch, or one that has ended: the runs' own times
+            starts = [p.started_at for p in ps if p.started_at is not None]
+            ends = [p.ended_at for p in ps if p.ended_at is not None]
+            if not starts:
+                elapsed = 0.0
+            elif any(p.active for p in ps) or not ends:
+                elapsed = time.time() - min(starts)
+            else:
+                elapsed = max(ends) - min(starts)
             eta = None
             cost = total_cost(ps)
         t = Text(f"Batch {self.manifest.batch_id}", style="bold")

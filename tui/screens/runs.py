@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,13 @@ def plan_columns(width: int, needs: dict[str, int]) -> dict[str, int]:
 def short_name(r: RunInfo, with_task: bool) -> str:
     """The run's name, without its task when the task has a column of its own
     (``20261202-011920-noisy-labels-4a7a`` -> ``20261202-011920…4a7a``)."""
-    if with_task and r.task and f"-{r.task}-" in r.name:
-        return r.name.replace(f"-{r.task}-", "…", 1)
+    if (
+        with_task
+        and not r.batch
+        and r.task
+        and re.match(rf"\d{{8}}-\d{{6}}-{re.escape(r.task)}-", r.name)
+    ):
+        return r.name.replace(f"-{r.task}-", "…", 1)  # only agentdeck's own run ids
     return r.name
 
 
