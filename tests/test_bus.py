@@ -14,6 +14,8 @@ from agentdeck.engine.events import Event, RunStart, StepStart, WarningEvent
 from agentdeck.engine.log import RunLog
 from agentdeck.engine.run import Run, RunConfig, prepare
 
+from helpers import small_detector
+
 AGENTDECK = Path(sys.executable).parent / "agentdeck"
 
 
@@ -54,7 +56,11 @@ def test_ctrl_c_in_a_sink_still_propagates() -> None:
 
 
 @pytest.mark.parametrize("exc", [SystemExit(1), RuntimeError("a printer bug")])
-def test_a_run_survives_a_consumer_that_raises(tmp_path: Path, exc: BaseException) -> None:
+def test_a_run_survives_a_consumer_that_raises(
+    tmp_path: Path, exc: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_detector(monkeypatch)  # in-process: the policy's detector on a small budget
+
     def sink(ev: Event) -> None:
         if ev.TYPE == "step_start":
             raise exc

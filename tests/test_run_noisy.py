@@ -424,6 +424,8 @@ def test_fashion_mnist_sample_end_to_end(tmp_path):
             "noise_rate=0.2",
             "-T",
             "seed=0",
+            "-T",
+            "cpus=2",  # the task's default allotment is 1 CPU; this test is the suite's longest
             "--no-ui",
             "--log-dir",
             str(tmp_path),
