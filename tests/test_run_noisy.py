@@ -25,6 +25,7 @@ from agentdeck.engine.log import RunLog
 from agentdeck.engine.run import Run, RunConfig, execute, prepare
 from agentdeck.tui.cli import app
 
+import conftest
 from helpers import small_detector, wait_for
 from mock_anthropic import MockAnthropic, Reply
 
@@ -406,33 +407,22 @@ def test_fork_a_run_at_step_n_to_claude(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_HEAD.is_dir(), reason="shared Fashion-MNIST sample not present")
-def test_fashion_mnist_sample_end_to_end(tmp_path):
+def test_fashion_mnist_sample_end_to_end() -> None:
     """The one full run on real data: the CLI, the task on the Fashion-MNIST sample
     (8,226 images, 20% held out as the test split), the real sandbox kernel, the
     product's reference policy as it ships (the default detector: 5 folds, epochs by
     data size, 2 rounds) and the grader. The README quotes F1 0.92 for this sample."""
     from agentdeck.tasks.noisy_labels.reference import detection_code
 
-    r = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "noisy-labels",
-            "-T",
-            f"dataset=idx:{FASHION_HEAD}",
-            "-T",
-            "noise_rate=0.2",
-            "-T",
-            "seed=0",
-            "-T",
-            "cpus=2",  # the task's default allotment is 1 CPU; this test is the suite's longest
-            "--no-ui",
-            "--log-dir",
-            str(tmp_path),
-        ],
+    # conftest started this run when the suite began (EARLY_RUNS): it trains beside the
+    # other tests; started here instead when it was not (this file run on its own path)
+    early = conftest.EARLY_RUNS.get(conftest.E2E_TEST) or conftest.EarlyRun(
+        conftest.e2e_args(FASHION_HEAD)
     )
-    assert r.exit_code == 0, r.output
-    log = RunLog.open(next(tmp_path.glob("*/events.jsonl")))
+    conftest.EARLY_RUNS[conftest.E2E_TEST] = early
+    code, output = early.wait(timeout=560)
+    assert code == 0, output
+    log = RunLog.open(next(early.log_dir.glob("*/events.jsonl")))
     assert log.status == "completed" and log.warnings == []
     assert log.step(2).calls[0].call.input["code"] == detection_code(seed=0)
     g = log.grade
