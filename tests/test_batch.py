@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agentdeck.engine.batch import BatchDir, BatchOptions, BatchRunner, RayExecutor, open_batch
+from agentdeck.engine.batch.backoff import FileBackoff
 from agentdeck.engine.batch.grid import RunLimits, grid_from_cli
 from agentdeck.engine.batch.manifest import SUMMARY_JSON
 from agentdeck.engine.batch.stats import pass_at_k, wilson
@@ -471,15 +473,30 @@ def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):
     def started_runs() -> int:
         return sum('"type":"run_start"' in p.read_text() for p in tmp_path.glob("*/*/events.jsonl"))
 
+    first = threading.Lock()
+
+    def pause_recorded() -> bool:
+        dirs = [p for p in tmp_path.iterdir() if BatchDir.is_batch(p)]
+        return any(FileBackoff(BatchDir(p).backoff_path).remaining() > 0 for p in dirs)
+
     def policy(req):
-        if gate["t429"] is None:
+        with first:
+            is_first = gate["t429"] is None
+            if is_first:
+                gate["t429"] = 0.0
+        if is_first:
             # The first call is answered 429 once every run has written run_start: the
             # others then start their sandboxes and make their first call during the
             # pause, which they must wait out although nobody answered them 429.
-            gate["t429"] = 0.0
             wait_for(lambda: started_runs() >= 3, 180, "the three runs to start")
             gate["t429"] = time.monotonic()
             return Fault.rate_limited(retry_after=4)
+        if gate["t429"] == 0.0 or time.monotonic() < gate["t429"] + 0.3:
+            # A call made before the 429'd run could record the pause (the assertion below
+            # allows it 0.3 s): held until the pause is recorded, then given one more
+            # step, so that the run's next call falls inside the pause and must wait
+            wait_for(pause_recorded, 60, "the 429'd run to record the shared pause")
+            return Reply.tool("python_expression", {"code": "1"})
         return Reply.tool("submit", {})
 
     with MockAnthropic(policy=policy, check_growth=False) as api:
@@ -511,7 +528,11 @@ def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):
     assert later and all(t >= t429 + 3.5 for t in later), [t - t429 for t in later]
     bd = only_batch(tmp_path)
     waited = logs_saying(bd, "shared_backoff")
-    assert waited, "no other run met the shared backoff (they started too late to test it)"
+    assert waited, (
+        "no other run met the shared backoff",
+        [round(q.received_at - t429, 2) for q in api.requests],
+        [(p.parent.name, logs_saying(bd, "rate")) for p in bd.path.glob("*/events.jsonl")],
+    )
 
 
 def test_bad_grids_are_one_line_and_exit_2(batch_env, tmp_path, monkeypatch):
