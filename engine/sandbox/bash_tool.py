@@ -24,7 +24,7 @@ from typing import Any
 from agentdeck.engine.events import WarningEvent
 from agentdeck.engine.sandbox.shell import ShellError
 from agentdeck.engine.sandbox.tool import OutputLog
-from agentdeck.engine.sandbox.truncate import CarriageReturns, HeadTail, truncate_middle
+from agentdeck.engine.sandbox.truncate import ModelView, truncate_middle
 from agentdeck.engine.tools import ToolContext, ToolOutcome, ToolSpec
 
 TOOL_NAME = "bash"
@@ -92,21 +92,11 @@ def bash_tool(
         except ShellError as e:
             return _fail(f"The bash session is unavailable: {e}")
 
-        shown = HeadTail(model_output_limit)
+        shown = ModelView(model_output_limit)
         log = OutputLog(ctx, log_output_cap, spill_cap, where=TOOL_NAME)
-        progress = {
-            "stdout": CarriageReturns(max_pending=model_output_limit),
-            "stderr": CarriageReturns(max_pending=model_output_limit),
-        }
-        last_char = ["\n"]
-
-        def show(text: str) -> None:
-            if text:
-                shown.write(text)
-                last_char[0] = text[-1]
 
         def on_output(stream: str, text: str) -> None:
-            show(progress[stream].feed(text))
+            shown.feed(stream, text)
             log.write(stream, text)
             if watch is not None:
                 watch(ctx, stream, text)
@@ -120,11 +110,11 @@ def bash_tool(
         finally:
             log.close()
             files.scan(ctx.emit, step=ctx.step, call_id=ctx.call_id)
-        for filt in progress.values():
-            show(filt.flush())
+        shown.flush()
         if res.exit_code not in (0, None) and res.error is None:
-            show(("" if last_char[0] == "\n" else "\n") + f"[exit status {res.exit_code}]")
-        text, dropped = shown.render()
+            shown.new_line()
+            shown.add(f"[exit status {res.exit_code}]")
+        text, dropped = shown.kept.render()
         if not text and res.error is None:
             text = "(no output)"
         if res.notice:

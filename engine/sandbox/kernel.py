@@ -55,7 +55,7 @@ from agentdeck.engine.sandbox.isolation import (
     Launch,
     LocalBackend,
 )
-from agentdeck.engine.sandbox.shell import SHELL_LAUNCHER, BashSession
+from agentdeck.engine.sandbox.shell import RLIMITS_SOURCE, SHELL_LAUNCHER, BashSession
 from agentdeck.engine.sandbox.truncate import HeadTail
 
 if TYPE_CHECKING:
@@ -77,7 +77,8 @@ _HELPER_IMPORT = "from agentdeck.engine.sandbox.helpers import log_metric"
 
 # Runs as ``python -c``: limits first (inherited by everything the kernel
 # starts), then ipykernel exactly as ``python -m ipykernel_launcher`` would.
-_LAUNCHER = """\
+_LAUNCHER = (
+    """\
 import sys
 mem, cpu, fsize, nproc, conn_dir = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
                                     int(sys.argv[4]), sys.argv[5])
@@ -96,29 +97,9 @@ _cwd = [p for p in sys.path if p in ("", ".")]
 sys.path[:] = [p for p in sys.path if p not in ("", ".")]
 import agentdeck.engine.sandbox.helpers
 sys.path[:0] = _cwd
-try:
-    import resource
-except ImportError:
-    resource = None
-if resource is not None:
-    def _set(name, soft, hard):
-        which = getattr(resource, name, None)
-        if which is None:
-            sys.stderr.write("agentdeck: %s is not supported here; not applied\\n" % name)
-            return
-        try:
-            resource.setrlimit(which, (soft, hard))
-        except (ValueError, OSError) as exc:
-            sys.stderr.write("agentdeck: could not set %s: %s\\n" % (name, exc))
-    _set("RLIMIT_CORE", 0, 0)
-    if mem > 0:
-        _set("RLIMIT_DATA", mem, mem)
-    if cpu > 0:
-        _set("RLIMIT_CPU", cpu, cpu + 5)
-    if fsize > 0:
-        _set("RLIMIT_FSIZE", fsize, fsize)
-    if nproc > 0:
-        _set("RLIMIT_NPROC", nproc, nproc)
+"""
+    + RLIMITS_SOURCE
+    + """\
 import signal, threading, time
 def _descendants(root):
     kids = {}
@@ -153,6 +134,7 @@ import runpy
 sys.argv[0] = "ipykernel_launcher"
 runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
 """
+)
 
 
 class SandboxError(RuntimeError):

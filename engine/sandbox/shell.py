@@ -48,16 +48,10 @@ OutputFn = Callable[[str, str], None]
 #: Starts ``argv`` in the sandbox with stdin/stdout/stderr as pipes (``Sandbox.spawn``).
 SpawnFn = Callable[[list[str]], "subprocess.Popen[bytes]"]
 
-# Runs as ``python -c``: rlimits, subreaper, then bash as a child; the launcher stays as
-# the watcher that takes everything down with the engine.
-SHELL_LAUNCHER = """\
-import os, sys, time, signal
-mem, cpu, fsize, nproc = (int(a) for a in sys.argv[1:5])
-try:
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-except (OSError, AttributeError):
-    pass
+# Python source for the sandbox launchers (the kernel's and the bash session's, run as
+# ``python -c``; ``mem``, ``cpu``, ``fsize``, ``nproc`` already parsed): the rlimits, a
+# line on stderr for each one this system lacks or refuses.
+RLIMITS_SOURCE = """\
 try:
     import resource
 except ImportError:
@@ -65,11 +59,13 @@ except ImportError:
 if resource is not None:
     def _set(name, soft, hard):
         which = getattr(resource, name, None)
-        if which is not None:
-            try:
-                resource.setrlimit(which, (soft, hard))
-            except (ValueError, OSError) as exc:
-                sys.stderr.write("agentdeck: could not set %s: %s\\n" % (name, exc))
+        if which is None:
+            sys.stderr.write("agentdeck: %s is not supported here; not applied\\n" % name)
+            return
+        try:
+            resource.setrlimit(which, (soft, hard))
+        except (ValueError, OSError) as exc:
+            sys.stderr.write("agentdeck: could not set %s: %s\\n" % (name, exc))
     _set("RLIMIT_CORE", 0, 0)
     if mem > 0:
         _set("RLIMIT_DATA", mem, mem)
@@ -79,6 +75,22 @@ if resource is not None:
         _set("RLIMIT_FSIZE", fsize, fsize)
     if nproc > 0:
         _set("RLIMIT_NPROC", nproc, nproc)
+"""
+
+# Runs as ``python -c``: rlimits, subreaper, then bash as a child; the launcher stays as
+# the watcher that takes everything down with the engine.
+SHELL_LAUNCHER = (
+    """\
+import os, sys, time, signal
+mem, cpu, fsize, nproc = (int(a) for a in sys.argv[1:5])
+try:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except (OSError, AttributeError):
+    pass
+"""
+    + RLIMITS_SOURCE
+    + """\
 ppid = os.getppid()
 child = os.fork()
 if child == 0:
@@ -124,6 +136,7 @@ while True:
 _kill_all()  # what the shell left behind (background jobs, daemons)
 os._exit(status if 0 <= status < 256 else 128 - status)
 """
+)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import IO, Any
 from agentdeck.engine.events import Artifact, Metric, ToolOutputChunk, WarningEvent
 from agentdeck.engine.sandbox.helpers import metric_payload
 from agentdeck.engine.sandbox.kernel import ExecResult, SandboxError
-from agentdeck.engine.sandbox.truncate import CarriageReturns, HeadTail, truncate_middle
+from agentdeck.engine.sandbox.truncate import ModelView, truncate_middle
 from agentdeck.engine.tools import ToolContext, ToolOutcome, ToolSpec
 
 TOOL_NAME = "python_expression"
@@ -210,23 +210,11 @@ def python_expression_tool(
             msg = "Not run: the run is being stopped."
             return ToolOutcome(output={"result": "", "error": msg}, error=msg)
 
-        shown = HeadTail(model_output_limit)
+        shown = ModelView(model_output_limit)
         log = OutputLog(ctx, log_output_cap, spill_cap)
 
-        # per stream, so a progress bar on stderr does not swallow stdout lines
-        progress = {
-            "stdout": CarriageReturns(max_pending=model_output_limit),
-            "stderr": CarriageReturns(max_pending=model_output_limit),
-        }
-        last_char = ["\n"]
-
-        def show(text: str) -> None:
-            if text:
-                shown.write(text)
-                last_char[0] = text[-1]
-
         def on_output(stream: str, text: str) -> None:
-            show(progress["stderr" if stream == "stderr" else "stdout"].feed(text))
+            shown.feed(stream, text)
             log.write(stream, text)
 
         def on_metric(raw: dict[str, Any]) -> None:
@@ -261,16 +249,14 @@ def python_expression_tool(
             )
         except SandboxError as exc:
             msg = f"The Python sandbox is unavailable: {exc}"
-            return ToolOutcome(output={"result": shown.text(), "error": msg}, error=msg)
+            return ToolOutcome(output={"result": shown.kept.text(), "error": msg}, error=msg)
         finally:
             log.close()
-        for filt in progress.values():
-            show(filt.flush())
+        shown.flush()
         if res.result is not None:
-            if last_char[0] != "\n":
-                show("\n")
-            show(res.result)
-        result, dropped = shown.render()
+            shown.new_line()
+            shown.add(res.result)
+        result, dropped = shown.kept.render()
         error = res.error
         if error is not None:
             error, err_dropped = truncate_middle(error, max(1024, model_output_limit // 2))

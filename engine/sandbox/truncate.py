@@ -139,3 +139,37 @@ class CarriageReturns:
     def flush(self) -> str:
         rest, self._pending = self._pending, ""
         return _last_rewrite(rest) if "\r" in rest else rest
+
+
+class ModelView:
+    """What the model is shown of a tool call's output, built as it streams: each
+    stream's progress bars folded (``CarriageReturns``, per stream, so a bar on
+    stderr does not swallow stdout lines), then head and tail kept (``HeadTail``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.kept = HeadTail(limit)
+        self._streams = {
+            "stdout": CarriageReturns(max_pending=limit),
+            "stderr": CarriageReturns(max_pending=limit),
+        }
+        self._last_char = "\n"
+
+    def add(self, text: str) -> None:
+        """Text the model sees as it is (a result, a note)."""
+        if text:
+            self.kept.write(text)
+            self._last_char = text[-1]
+
+    def feed(self, stream: str, text: str) -> None:
+        """Output of the call on ``stream`` (anything not ``stderr`` is stdout)."""
+        self.add(self._streams["stderr" if stream == "stderr" else "stdout"].feed(text))
+
+    def flush(self) -> None:
+        """The streams' partial last lines, once the call has ended."""
+        for stream in self._streams.values():
+            self.add(stream.flush())
+
+    def new_line(self) -> None:
+        """Start a new line, unless the output so far ends one."""
+        if self._last_char != "\n":
+            self.add("\n")
