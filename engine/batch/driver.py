@@ -343,17 +343,18 @@ class BatchRunner:
         self._tails[run_id] = LogTail(p.log_path)
         pid = self.executor.pid_of(run_id)
         self.batch_dir.journal("start", run_id=run_id, attempt=p.attempt, node=node, pid=pid)
-        self._emit(
-            RunStarted(
-                run_id=run_id,
-                config=spec.config,
-                label=self.manifest.label(spec.config),
-                epoch=spec.epoch,
-                seed=spec.seed,
-                attempt=p.attempt,
-                node=node,
-            )
-        )
+        self._emit(RunStarted(**self._run_fields(spec, p.attempt), node=node))
+
+    def _run_fields(self, spec: RunSpec, attempt: int) -> dict[str, Any]:
+        """What every batch event says of its run (``RunStarted``, ``RunEnded``)."""
+        return {
+            "run_id": spec.run_id,
+            "config": spec.config,
+            "label": self.manifest.label(spec.config),
+            "epoch": spec.epoch,
+            "seed": spec.seed,
+            "attempt": attempt,
+        }
 
     def _follow(self) -> None:
         for rid, tail in list(self._tails.items()):
@@ -406,12 +407,7 @@ class BatchRunner:
         self.outcomes[rid] = o
         self._emit(
             RunEnded(
-                run_id=rid,
-                config=spec.config,
-                label=self.manifest.label(spec.config),
-                epoch=spec.epoch,
-                seed=spec.seed,
-                attempt=p.attempt,
+                **self._run_fields(spec, p.attempt),
                 status=o.status,
                 passed=o.passed,
                 submitted=o.submitted,
