@@ -127,6 +127,42 @@ def write_run(
     return events
 
 
+def replay_log(path: Path, codes: list[str], *, run_id: str = "r", prompt: str = "p") -> Path:
+    """A JSONL log whose steps are one python_expression call each, to play with
+    ``--agent replay:LOG``."""
+    with LogWriter(path) as w:
+        events: list = [
+            RunStart(
+                run_id=run_id,
+                task="noisy-labels",
+                agent="claude",
+                max_steps=len(codes),
+                prompt=prompt,
+            )
+        ]
+        for i, code in enumerate(codes, start=1):
+            events.append(StepStart(step=i))
+            events.append(
+                ModelResponse(
+                    step=i,
+                    message_id=f"msg_{i}",
+                    stop_reason="tool_use",
+                    content=[
+                        {
+                            "type": "tool_use",
+                            "id": f"toolu_{i}",
+                            "name": "python_expression",
+                            "input": {"code": code},
+                        }
+                    ],
+                )
+            )
+        for seq, ev in enumerate(events):
+            ev.seq, ev.t = seq, 1_700_000_000.0 + seq
+            w(ev)
+    return path
+
+
 def wait_for(
     cond: Callable[[], object], what: str, timeout: float = 10.0, interval: float = 0.02
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,16 +64,19 @@ def test_mean_and_standard_error():
 
 
 def test_cli_grid_expands_tasks_params_agents_and_models():
-    grid = grid_from_cli(
-        ["noisy-labels"],
-        agents=["scripted", "claude"],
-        models=["claude-haiku-4-5", "claude-sonnet-4-5"],
-        params=["dataset=digits", "noise=symmetric,pairs"],
-        epochs=3,
-        seed_base=7,
-        limits=RunLimits(),
-        agent_options={"max_tokens": 100},
-    )
+    def make() -> Any:
+        return grid_from_cli(
+            ["noisy-labels"],
+            agents=["scripted", "claude"],
+            models=["claude-haiku-4-5", "claude-sonnet-4-5"],
+            params=["dataset=digits", "noise=symmetric,pairs"],
+            epochs=3,
+            seed_base=7,
+            limits=RunLimits(),
+            agent_options={"max_tokens": 100},
+        )
+
+    grid = make()
     configs = grid.configs()
     # 2 noise values x (scripted + claude x 2 models)
     assert len(configs) == 6
@@ -85,16 +89,7 @@ def test_cli_grid_expands_tasks_params_agents_and_models():
     assert configs[0].agent_options == {} and configs[1].agent_options == {"max_tokens": 100}
     assert grid.varying_keys() == {"noise"}
     # what is run decides the id, so the same command finds the same batch
-    again = grid_from_cli(
-        ["noisy-labels"],
-        agents=["scripted", "claude"],
-        models=["claude-haiku-4-5", "claude-sonnet-4-5"],
-        params=["dataset=digits", "noise=symmetric,pairs"],
-        epochs=3,
-        seed_base=7,
-        limits=RunLimits(),
-        agent_options={"max_tokens": 100},
-    )
+    again = make()
     assert again.fingerprint() == grid.fingerprint()
     assert parse_cli_params(["sizes=4000/1800/1800", r"a=x\,y,z"]) == {
         "sizes": ["4000/1800/1800"],

@@ -14,10 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agentdeck.engine.events import ModelResponse, RunStart, StepStart
-from agentdeck.engine.log import LogWriter, RunLog
+from agentdeck.engine.log import RunLog
 
-from helpers import write_run
+from helpers import replay_log, write_run
 from mock_anthropic import MockAnthropic, Reply
 
 AGENTDECK = Path(sys.executable).parent / "agentdeck"
@@ -34,37 +33,6 @@ def cli(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
-
-
-def replay_log(path: Path, codes: list[str]) -> Path:
-    """A log whose steps are python_expression calls, to play with ``--agent replay:``."""
-    with LogWriter(path) as w:
-        evs: list = [
-            RunStart(
-                run_id="r", task="noisy-labels", agent="claude", max_steps=len(codes), prompt="p"
-            )
-        ]
-        for i, code in enumerate(codes, start=1):
-            evs.append(StepStart(step=i))
-            evs.append(
-                ModelResponse(
-                    step=i,
-                    message_id=f"m{i}",
-                    stop_reason="tool_use",
-                    content=[
-                        {
-                            "type": "tool_use",
-                            "id": f"t{i}",
-                            "name": "python_expression",
-                            "input": {"code": code},
-                        }
-                    ],
-                )
-            )
-        for seq, ev in enumerate(evs):
-            ev.seq, ev.t = seq, 1_700_000_000.0 + seq
-            w(ev)
-    return path
 
 
 def run_args(log_dir: Path, *extra: str) -> list[str]:

@@ -23,10 +23,11 @@ from typing import Any
 import psutil
 import pytest
 
-from agentdeck.engine.events import ModelResponse, RunStart, StepStart
-from agentdeck.engine.log import LogWriter, RunLog
+from agentdeck.engine.log import RunLog
 from agentdeck.engine.log.seal import seal_path
 from agentdeck.engine.sandbox.isolation import bwrap_problem
+
+from helpers import replay_log
 
 AGENTDECK = Path(sys.executable).parent / "agentdeck"
 SECRET_KEY = "sk-ant-api03-TESTSECRET-" + "x" * 24
@@ -217,46 +218,6 @@ PROBES: dict[str, str] = {
 }
 
 
-def _replay_log(path: Path, codes: list[str]) -> Path:
-    """A JSONL log whose steps are one python_expression call each (the agent to replay)."""
-    with LogWriter(path) as w:
-        seq = 0
-
-        def emit(ev: Any) -> None:
-            nonlocal seq
-            ev.seq, ev.t = seq, 1_700_000_000.0 + seq
-            seq += 1
-            w(ev)
-
-        emit(
-            RunStart(
-                run_id="probes",
-                task="noisy-labels",
-                agent="claude",
-                max_steps=len(codes),
-                prompt="probe the sandbox",
-            )
-        )
-        for i, code in enumerate(codes, start=1):
-            emit(StepStart(step=i))
-            emit(
-                ModelResponse(
-                    step=i,
-                    message_id=f"msg_{i}",
-                    stop_reason="tool_use",
-                    content=[
-                        {
-                            "type": "tool_use",
-                            "id": f"toolu_{i}",
-                            "name": "python_expression",
-                            "input": {"code": code},
-                        }
-                    ],
-                )
-            )
-    return path
-
-
 def _run_cli(
     args: list[str], *, env_extra: dict[str, str] | None = None, timeout: float = 480
 ) -> subprocess.CompletedProcess[str]:
@@ -312,7 +273,7 @@ def listener() -> Any:
 
 def _attack_run(tmp: Path, backend: str, port: int) -> dict[str, dict[str, Any]]:
     codes = [probe(name, body.replace("PORT", str(port))) for name, body in PROBES.items()]
-    replay = _replay_log(tmp / "probes.jsonl", codes)
+    replay = replay_log(tmp / "probes.jsonl", codes, run_id="probes", prompt="probe the sandbox")
     r = _run_cli(
         [
             "run",
@@ -473,7 +434,7 @@ def test_nothing_outlives_kill_9_of_the_engine(tmp_path: Path, backend: str) -> 
         time.sleep(120)
     """,
     )
-    replay = _replay_log(tmp_path / "kill.jsonl", [code])
+    replay = replay_log(tmp_path / "kill.jsonl", [code])
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [
