@@ -79,6 +79,41 @@ def parse_nvidia_smi(text: str) -> list[tuple[float, float]]:
     return out
 
 
+def gpu_names() -> list[str]:
+    """The GPUs' names, from NVML (``pynvml``) or ``nvidia-smi``; ``[]`` with neither or
+    no GPU. Cheap: it loads no CUDA runtime and no torch."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            names = []
+            for i in range(pynvml.nvmlDeviceGetCount()):
+                name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
+                names.append(name.decode() if isinstance(name, bytes) else str(name))
+            return names
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no usable NVML: ask nvidia-smi
+        pass
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        proc = subprocess.run(
+            [smi, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if proc.returncode != 0:
+        return []
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
 class _GpuReader:
     """GPU utilisation and memory: NVML if pynvml imports, else nvidia-smi, else nothing."""
 

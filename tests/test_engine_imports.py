@@ -5,6 +5,7 @@ installed under the one ``agentdeck`` namespace."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -125,3 +126,21 @@ def test_only_agentdeck_is_a_top_level_name() -> None:
     dist = distribution("agentdeck")
     top = (dist.read_text("top_level.txt") or "").split()
     assert top == ["agentdeck"]
+
+
+def test_a_runs_host_info_names_torch_without_importing_it() -> None:
+    """run_start.host records torch's version and the GPUs, but the engine process never
+    imports torch for it (about 2 s of CPU and 300 MB a run, for a version string)."""
+    from importlib.metadata import version
+
+    code = (
+        "import sys, json; from agentdeck.engine.run import host_info; h = host_info(); "
+        "print(json.dumps([h.get('torch'), 'torch' in sys.modules, h['gpus']]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    torch_version, imported, gpus = json.loads(proc.stdout)
+    assert torch_version == version("torch") and imported is False
+    assert isinstance(gpus, list)

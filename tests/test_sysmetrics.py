@@ -36,3 +36,19 @@ def test_sampler_follows_a_new_pid():
     finally:
         a.kill()
         b.kill()
+
+
+def test_gpu_names_from_nvidia_smi_without_nvml(tmp_path, monkeypatch):
+    """No pynvml: the names come from nvidia-smi; with neither, none (and no error)."""
+    from agentdeck.engine.sysmetrics import gpu_names
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml raises ImportError
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\nprintf 'NVIDIA H200\\nNVIDIA H200\\n'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert gpu_names() == ["NVIDIA H200", "NVIDIA H200"]
+    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert gpu_names() == []
+    smi.unlink()
+    assert gpu_names() == []
