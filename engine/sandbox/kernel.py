@@ -55,7 +55,7 @@ from agentdeck.engine.sandbox.isolation import (
     Launch,
     LocalBackend,
 )
-from agentdeck.engine.sandbox.shell import RLIMITS_SOURCE, SHELL_LAUNCHER, BashSession
+from agentdeck.engine.sandbox.shell import RLIMITS_SOURCE, SHELL_LAUNCHER, BashSession, wait_gone
 from agentdeck.engine.sandbox.truncate import HeadTail
 
 if TYPE_CHECKING:
@@ -248,21 +248,6 @@ def _forget_group(pgid: int) -> None:
         shutil.rmtree(cleanup, ignore_errors=True)
 
 
-def _gone(p: psutil.Process) -> bool:
-    try:
-        return bool(p.status() == psutil.STATUS_ZOMBIE)  # dead, waiting for whoever reaps it
-    except psutil.Error:
-        return True
-
-
-def _wait_gone(procs: list[psutil.Process], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    left = [p for p in procs if not _gone(p)]
-    while left and time.monotonic() < deadline:
-        time.sleep(0.01)
-        left = [p for p in left if not _gone(p)]
-
-
 class _Kernel:
     """One running kernel process and its sockets (replaced whole on restart)."""
 
@@ -367,7 +352,7 @@ class _Kernel:
             self.cgroup.kill(spare=frozenset(self.spare() if self.spare is not None else ()))
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        _wait_gone(descendants, timeout=2.0)
+        wait_gone(descendants, timeout=2.0)
         with _live_lock:
             _live_groups.pop(pid, None)
 

@@ -205,6 +205,23 @@ class _Stream:
         return text
 
 
+def _gone(p: psutil.Process) -> bool:
+    try:
+        return bool(p.status() == psutil.STATUS_ZOMBIE)  # dead, waiting for whoever reaps it
+    except psutil.Error:
+        return True
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> None:
+    """Return once every one of ``procs`` has exited (SIGKILL is not instant: a process
+    goes on until the kernel has torn it down), or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    left = [p for p in procs if not _gone(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.01)
+        left = [p for p in left if not _gone(p)]
+
+
 class BashSession:
     """One persistent bash in the sandbox. ``run`` is serialised; ``interrupt`` and
     ``close`` may be called from any thread."""
@@ -306,6 +323,7 @@ class BashSession:
                 k.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(timeout=5)
+        wait_gone(kids, timeout=2.0)
         if self._forget is not None:
             self._forget(p.pid)
         for f in (p.stdin, p.stdout, p.stderr):
