@@ -303,3 +303,13 @@ def test_run_a_folder_by_path(tmp_path: Path) -> None:
     assert r.returncode == 2 and "must be at least 4" in r.stderr and "Traceback" not in r.stderr
     r = cli("run", "./tasks/nope", "--no-ui", cwd=tmp_path)
     assert r.returncode == 2 and "not a folder" in r.stderr
+
+
+def test_a_long_folder_path_is_listed_whole(tmp_path: Path) -> None:
+    """The listing leaves a folder's path in one piece to copy (the terminal wraps it),
+    however narrow the output: rich would otherwise break it with a newline."""
+    deep = tmp_path / ("a-long-folder-name-" * 6) / "mine"
+    make_folder(deep)
+    r = cli("tasks", str(deep))
+    assert r.returncode == 0, r.stderr
+    assert f"{deep / 'parity'}  (repo task, folder {deep / 'parity'})" in r.stdout

@@ -35,7 +35,9 @@ def _print_task(console: Console, name: str, t: Task, where: str | None = None) 
         head += f"  [dim]({t.kind} task, folder {escape(str(t.folder))})[/]"
     elif where:
         head += f"  [dim]({escape(where)})[/]"
-    console.print(f"{head}  {escape(t.description)}")
+    # soft_wrap: a long folder path is left whole for the terminal to wrap, never broken
+    # with a newline (it stays one string to copy)
+    console.print(f"{head}  {escape(t.description)}", soft_wrap=True)
     if isinstance(t, FolderTask):
         s = t.spec
         limits = f"{s.max_steps} steps, {s.tool_time_limit_s:g} s a tool call"
