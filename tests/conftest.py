@@ -102,6 +102,12 @@ def e2e_args(fashion_head: Path) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):
+        # a pytest-xdist worker (each one collects the whole suite): the test goes first,
+        # so its file is the first work unit and one worker trains from the start while
+        # the others take the rest; every worker sorts alike, so their collections agree
+        items.sort(key=lambda item: item.nodeid != E2E_TEST)
+        return
     head = SHARED / "data" / "fashion-mnist-head"
     if head.is_dir() and any(item.nodeid == E2E_TEST for item in items):
         EARLY_RUNS[E2E_TEST] = EarlyRun(e2e_args(head))
