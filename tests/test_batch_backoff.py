@@ -48,8 +48,11 @@ def test_a_429_to_one_agent_pauses_the_others():
     events: dict[str, list] = {"a": [], "b": []}
     with MockAnthropic(policy=policy, check_growth=False) as api:
 
-        def agent(name: str, delay: float) -> None:
-            time.sleep(delay)
+        def agent(name: str, after_pause: bool) -> None:
+            if after_pause:  # b starts once a has been told to back off, and records it
+                deadline = time.monotonic() + 10
+                while shared.remaining() == 0 and time.monotonic() < deadline:
+                    time.sleep(0.01)
             ag = ClaudeAgent(
                 base_url=api.base_url, api_key="test-key", shared_backoff=shared, seed=1
             )
@@ -57,8 +60,8 @@ def test_a_429_to_one_agent_pauses_the_others():
             ag.respond(request(), ctx)
             ag.close()
 
-        ta = threading.Thread(target=agent, args=("a", 0.0))
-        tb = threading.Thread(target=agent, args=("b", 0.5))  # starts while a backs off
+        ta = threading.Thread(target=agent, args=("a", False))
+        tb = threading.Thread(target=agent, args=("b", True))  # starts while a backs off
         ta.start()
         tb.start()
         ta.join(20)
