@@ -219,7 +219,7 @@ async def test_metrics_tab_scrolls_from_the_keyboard() -> None:
         await until(pilot, lambda: app.focused is run.query_one("#tokens"))
         await pilot.press("1")
         await until(pilot, lambda: app.focused is run.steps)
-        assert "? Help" in footer_text(app)
+        await until(pilot, lambda: "? Help" in footer_text(app))  # the footer composes late
 
 
 async def test_help_lists_the_scrolling_keys_and_ctrl_c() -> None:
@@ -265,7 +265,7 @@ async def test_runs_screen_at_80_columns_shows_the_task(tmp_path: Path) -> None:
         assert str(policy[2]) == "action-policy" and str(policy[5]) == "passed"
         assert str(cells["seed_000.md"][5]) == "not submitted"
         assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80
-        assert "? Help" in footer_text(app)
+        await until(pilot, lambda: "? Help" in footer_text(app))  # the footer composes late
 
 
 async def test_compare_summary_essentials_and_all_metrics() -> None:
@@ -291,4 +291,4 @@ async def test_compare_summary_essentials_and_all_metrics() -> None:
         assert "train_loss" in full and "val_accuracy" in full and "f1" in full
         await pilot.press("m")
         assert app.screen is cmp
-        assert "? Help" in footer_text(app)
+        await until(pilot, lambda: "? Help" in footer_text(app))  # the footer composes late
