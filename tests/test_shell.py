@@ -79,6 +79,21 @@ def test_the_time_limit_interrupts_and_keeps_the_session(sb: Sandbox) -> None:
     assert r.stdout == "1\n/tmp\n"
 
 
+def test_an_interrupt_before_the_command_starts_still_stops_it(sb: Sandbox) -> None:
+    """A stop that comes while bash is still reading the command (the run stopped at that
+    moment, or a loaded machine) is held until the command runs under its trap: it was
+    spent on the reading, and the command then ran on to its end."""
+    sh = sb.shell()
+    sh.interrupt_grace_s = 5.0  # a lost SIGINT shows as a wait for SIGTERM, 5 s later
+    for _ in range(3):
+        stop = threading.Event()
+        stop.set()
+        r = sh.run("sleep 20; echo not-reached", stop=stop)
+        assert r.status == "interrupted" and not r.restarted, r
+        assert "not-reached" not in r.stdout and r.duration_s < 4.5, r
+    assert sh.run("echo fine").stdout == "fine\n"
+
+
 def test_a_python_program_gets_keyboard_interrupt(sb: Sandbox) -> None:
     code = (
         "import time\ntry:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n"

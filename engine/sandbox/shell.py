@@ -164,9 +164,11 @@ class ShellError(RuntimeError):
 class _Stream:
     """One pipe: bytes until the end marker, decoded incrementally."""
 
-    def __init__(self, name: str, marker: bytes) -> None:
+    def __init__(self, name: str, marker: bytes, start: bytes = b"") -> None:
         self.name = name
         self.marker = marker
+        self.start = start  # a marker the stream begins with (stripped), if any
+        self.started = not start
         self.pending = b""
         self.done = False
         self.closed = False
@@ -179,6 +181,13 @@ class _Stream:
         if self.done:
             return ""
         buf = self.pending + data
+        if not self.started:
+            if len(buf) < len(self.start) and self.start.startswith(buf):
+                self.pending = buf
+                return ""
+            self.started = True
+            if buf.startswith(self.start):
+                buf = buf[len(self.start) :]
         at = buf.find(self.marker)
         if at >= 0:
             self.done = True
@@ -362,7 +371,11 @@ class BashSession:
             # an interrupt makes bash return from the function (even from a builtin loop);
             # the command's own processes get the signal too (see _interrupt_command)
             "trap 'return 130' INT\n"
-            '__agentdeck_run() { eval "$__agentdeck_cmd" </dev/null; }\n'
+            # the start marker says the trap is set and the function running: an interrupt
+            # waits for it (one that came while bash still read the command was spent there)
+            "__agentdeck_run() { "
+            f"printf '__AGENTDECK_%s_{tok}\\n' START >&2; "
+            'eval "$__agentdeck_cmd" </dev/null; }\n'
             "__agentdeck_run\n"
             "__agentdeck_rc=$?\n"
             "trap - INT\n"
@@ -430,9 +443,12 @@ class BashSession:
         t0 = time.monotonic()
         res = ShellResult()
         marker = f"\n__AGENTDECK_DONE_{self._token}".encode()
+        err_stream = _Stream(
+            "stderr", marker + b"\n", start=f"__AGENTDECK_START_{self._token}\n".encode()
+        )
         streams = {
             proc.stdout.fileno(): _Stream("stdout", marker + b" "),
-            proc.stderr.fileno(): _Stream("stderr", marker + b"\n"),
+            proc.stderr.fileno(): err_stream,
         }
 
         def emit(stream: str, text: str) -> None:
@@ -461,6 +477,7 @@ class BashSession:
         deadline = t0 + timeout if timeout is not None and timeout > 0 else None
         reason: str | None = None
         phase = 0  # 0 running; 1 SIGINT sent; 2 SIGTERM; 3 SIGKILL; 4 gave up
+        sigint_due = False
         next_phase = 0.0
         next_work_check = t0 + 2.0
         try:
@@ -481,8 +498,13 @@ class BashSession:
                             reason = "work_limit"
                     if reason is not None:
                         phase, next_phase = 1, now + self.interrupt_grace_s
-                        self._interrupt_command(signal.SIGINT)
-                elif now >= next_phase:
+                        sigint_due = True
+                if sigint_due and (err_stream.started or now >= next_phase):
+                    # SIGINT once the command runs under its trap (or the grace ran out)
+                    sigint_due = False
+                    next_phase = now + self.interrupt_grace_s
+                    self._interrupt_command(signal.SIGINT)
+                elif reason is not None and not sigint_due and now >= next_phase:
                     if phase == 1:
                         self._interrupt_command(signal.SIGTERM)
                         phase, next_phase = 2, now + 1.0
