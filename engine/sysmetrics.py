@@ -97,21 +97,23 @@ def gpu_names() -> list[str]:
     except Exception:  # noqa: BLE001 - no usable NVML: ask nvidia-smi
         pass
     smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return []
+    out = _nvidia_smi(smi, "name", "csv,noheader") if smi is not None else None
+    return [line.strip() for line in (out or "").splitlines() if line.strip()]
+
+
+def _nvidia_smi(smi: str, query: str, fmt: str) -> str | None:
+    """``nvidia-smi --query-gpu=QUERY --format=FMT``'s output; ``None`` if it fails."""
     try:
         proc = subprocess.run(
-            [smi, "--query-gpu=name", "--format=csv,noheader"],
+            [smi, f"--query-gpu={query}", f"--format={fmt}"],
             capture_output=True,
             text=True,
             timeout=5,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return []
-    if proc.returncode != 0:
-        return []
-    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+        return None
+    return proc.stdout if proc.returncode == 0 else None
 
 
 class _GpuReader:
@@ -140,21 +142,8 @@ class _GpuReader:
 
     def _query_smi(self) -> list[tuple[float, float]]:
         assert self._smi is not None
-        try:
-            proc = subprocess.run(
-                [
-                    self._smi,
-                    "--query-gpu=utilization.gpu,memory.used",
-                    "--format=csv,noheader,nounits",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return []
-        return parse_nvidia_smi(proc.stdout) if proc.returncode == 0 else []
+        out = _nvidia_smi(self._smi, "utilization.gpu,memory.used", "csv,noheader,nounits")
+        return parse_nvidia_smi(out) if out is not None else []
 
     def read(self) -> list[tuple[float, float]]:
         if not self.available:
