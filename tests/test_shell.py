@@ -94,6 +94,26 @@ def test_an_interrupt_before_the_command_starts_still_stops_it(sb: Sandbox) -> N
     assert sh.run("echo fine").stdout == "fine\n"
 
 
+def test_the_start_marker_is_stripped_wherever_it_comes_and_is_not_needed() -> None:
+    """stderr's start marker is cut out even after other text (the launcher's notes) or
+    split across reads; a call interrupted before it printed still ends at its end marker."""
+    from agentdeck.engine.sandbox.shell import _Stream
+
+    end = b"\n__AGENTDECK_DONE_t"
+
+    def feed(*chunks: bytes) -> tuple[str, bool, bool]:
+        s = _Stream("stderr", end + b"\n", start=b"__AGENTDECK_START_t\n")
+        return "".join(s.feed(c) for c in chunks), s.started, s.done
+
+    assert feed(b"note\n__AGENTDE", b"CK_START_t\nerr\n", end + b"\n") == (
+        "note\nerr\n",
+        True,
+        True,
+    )
+    assert feed(b"a_", b"_AGENTDECK_START_t\nb", end[:5], end[5:] + b"\n") == ("ab", True, True)
+    assert feed(end + b"\n") == ("", False, True)
+
+
 def test_a_python_program_gets_keyboard_interrupt(sb: Sandbox) -> None:
     code = (
         "import time\ntry:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n"

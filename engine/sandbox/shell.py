@@ -37,7 +37,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -182,24 +182,21 @@ class _Stream:
             return ""
         buf = self.pending + data
         if not self.started:
-            if len(buf) < len(self.start) and self.start.startswith(buf):
-                self.pending = buf
-                return ""
-            self.started = True
-            if buf.startswith(self.start):
-                buf = buf[len(self.start) :]
+            # stripped wherever it comes (stderr may carry the launcher's notes before it);
+            # it may also never come (an interrupt before it), and the end marker still counts
+            at = buf.find(self.start)
+            if at >= 0:
+                self.started = True
+                buf = buf[:at] + buf[at + len(self.start) :]
         at = buf.find(self.marker)
         if at >= 0:
             self.done = True
             self.tail = buf[at + len(self.marker) :]
             self.pending = b""
             return self._decode(buf[:at], final=True)
-        # hold back only an end that could be the start of the marker (a last newline)
-        keep = 0
-        for k in range(min(len(buf), len(self.marker) - 1), 0, -1):
-            if self.marker.startswith(buf[-k:]):
-                keep = k
-                break
+        keep = _partial(buf, self.marker)
+        if not self.started:
+            keep = max(keep, _partial(buf, self.start))
         out, self.pending = (buf[: len(buf) - keep], buf[len(buf) - keep :])
         return self._decode(out)
 
@@ -212,6 +209,15 @@ class _Stream:
         if text:
             self.text.append(text)
         return text
+
+
+def _partial(buf: bytes, marker: bytes) -> int:
+    """How many bytes at the end of ``buf`` could begin ``marker`` (held back until the
+    next read tells)."""
+    for k in range(min(len(buf), len(marker) - 1), 0, -1):
+        if marker.startswith(buf[-k:]):
+            return k
+    return 0
 
 
 def _gone(p: psutil.Process) -> bool:
@@ -383,21 +389,30 @@ class BashSession:
             f"printf '\\n__AGENTDECK_%s_{tok}\\n' DONE >&2\n"
         ).encode("utf-8", "replace")
 
-    def _interrupt_command(self, sig: int) -> None:
+    def _interrupt_command(self, sig: int) -> set[int]:
         """SIGINT to the shell (it returns from the command at the next chance), then
-        ``sig`` to the command's processes (the shell's descendants)."""
+        ``sig`` to the command's processes (the shell's descendants); their pids."""
         bash = self._bash()
         if bash is None:
-            return
+            return set()
         with contextlib.suppress(psutil.Error):
             bash.send_signal(signal.SIGINT)  # first: it must be pending when a child exits
+        return self._signal_children(bash, sig)
+
+    @staticmethod
+    def _signal_children(bash: psutil.Process, sig: int, skip: Collection[int] = ()) -> set[int]:
         try:
             kids = bash.children(recursive=True)
         except psutil.Error:
-            return
+            return set()
+        sent = set()
         for k in kids:
+            if k.pid in skip:
+                continue
             with contextlib.suppress(psutil.Error):
                 k.send_signal(sig)
+                sent.add(k.pid)
+        return sent
 
     def run(
         self,
@@ -476,8 +491,12 @@ class BashSession:
             sel.register(fd, selectors.EVENT_READ)
         deadline = t0 + timeout if timeout is not None and timeout > 0 else None
         reason: str | None = None
-        phase = 0  # 0 running; 1 SIGINT sent; 2 SIGTERM; 3 SIGKILL; 4 gave up
+        # 0 running; 1 SIGINT sent (or due, until the start marker); 2 SIGTERM; 3 SIGKILL;
+        # 4 gave up
+        phase = 0
         sigint_due = False
+        sigint_pids: set[int] = set()  # the command's processes that got the SIGINT
+        late_until = 0.0
         next_phase = 0.0
         next_work_check = t0 + 2.0
         try:
@@ -503,8 +522,15 @@ class BashSession:
                     # SIGINT once the command runs under its trap (or the grace ran out)
                     sigint_due = False
                     next_phase = now + self.interrupt_grace_s
-                    self._interrupt_command(signal.SIGINT)
-                elif reason is not None and not sigint_due and now >= next_phase:
+                    sigint_pids = self._interrupt_command(signal.SIGINT)
+                    late_until = now + 1.0
+                elif phase == 1 and not sigint_due and now < late_until:
+                    # a child the shell forked just as the SIGINT came (missed above): bash
+                    # runs its trap only once that child exits, so it gets SIGINT too
+                    bash = self._bash()
+                    if bash is not None:
+                        sigint_pids |= self._signal_children(bash, signal.SIGINT, skip=sigint_pids)
+                if reason is not None and not sigint_due and now >= next_phase:
                     if phase == 1:
                         self._interrupt_command(signal.SIGTERM)
                         phase, next_phase = 2, now + 1.0
