@@ -16,7 +16,7 @@ from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.output import MAX_LINES, ToolOutput
 from agentdeck.tui.widgets.status import StatusBar
 
-from doubles import FakeRunConfig, start_fake_run, until
+from doubles import FakeRunConfig, settled, start_fake_run, until
 from helpers import small_detector
 
 
@@ -48,6 +48,30 @@ async def test_live_run_to_completion(tmp_path: Path) -> None:
         assert run.index.summary(0).tools == ("python_expression",)
         await pilot.press("q")  # finished: no question asked
     assert app.return_value == 0
+
+
+async def test_a_run_that_ends_within_one_poll_keeps_its_streamed_output(
+    tmp_path: Path,
+) -> None:
+    # the last step's result and run_end arrive in the same poll: the Output pane keeps
+    # the stream it showed (as when they arrive apart), not the result's one-line text
+    cfg = FakeRunConfig(log_dir=tmp_path, steps=2, max_steps=6, output_lines=12)
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    assert handle.join(5)  # the whole run is in the log before the screen's first poll
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: run.state.finished and run.steps.count == 2)
+        await settled(pilot)
+        out = app.screen.query_one(ToolOutput)
+        assert out.ring.total_lines == 12 and "step 2" in out.title
+        # another step, and back: the pane shows each step's result, as a replay does
+        await pilot.press("k")
+        await settled(pilot)
+        assert "step 1" in out.title and out.ring.total_lines == 1
+        await pilot.press("j")
+        await settled(pilot)
+        assert "step 2" in out.title and out.ring.total_lines == 1
 
 
 async def test_quit_during_a_live_run_asks_then_interrupts(tmp_path: Path) -> None:

@@ -426,8 +426,15 @@ class RunScreen(Screen[None]):
             keep_scroll=keep,
         )
         self.detail_step, self._detail_finished = step, finished
-        if self.source.replayable(self.state):
+        if self.source.replayable(self.state) and not self._streamed_here(rec):
             self._show_step_output(rec)
+
+    def _streamed_here(self, rec: StepRecord) -> bool:
+        """Whether the Output pane holds the live stream of one of ``rec``'s calls: a
+        live run that just ended keeps the output as it streamed, whichever poll brought
+        the end (else the last step's pane was the stream or its result by chance)."""
+        call_id = self.query_one(ToolOutput).call_id
+        return call_id is not None and any(c.call.call_id == call_id for c in rec.calls)
 
     def _record(self, step: int, *, chunks: bool = False) -> StepRecord:
         """The step as the log has it so far (its output chunks only if asked)."""
