@@ -8,6 +8,7 @@ third-party package would be) for resume, errors, Ctrl-C and the shared backoff.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ from agentdeck.engine.log import RunLog
 from agentdeck.tui.cli import app
 
 import batch_tasks
+from doubles import until
 from mock_anthropic import Fault, MockAnthropic, Reply
 
 pytestmark = pytest.mark.timeout(600)
@@ -564,6 +566,45 @@ def test_bad_grids_are_one_line_and_exit_2(batch_env, tmp_path, monkeypatch):
 # -- the TUI --------------------------------------------------------------------------------
 
 
+UNDER_AN_APP = """
+import asyncio, sys
+from pathlib import Path
+from textual.app import App
+from agentdeck.engine.batch import BatchRunner, LocalExecutor, open_batch
+from agentdeck.engine.batch.grid import RunLimits, grid_from_cli
+
+grid = grid_from_cli(["batch-instant"], agents=["scripted"], models=[], params=[], epochs=1,
+                     seed_base=0, limits=RunLimits(), agent_options={})
+bd, manifest, _ = open_batch(grid, log_dir=Path(sys.argv[1]))
+bd.lock()
+executor = LocalExecutor(bd, jobs=1)
+
+async def main():
+    async with App().run_test() as pilot:
+        assert sys.stderr.fileno() == -1  # the app's print capture, as under the batch screen
+        runner = BatchRunner(bd, manifest, executor).start()
+        while not runner.done:
+            await pilot.pause(0.1)
+    print("error", repr(runner.error), "exit", runner.exit_code, flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_runs_start_while_a_textual_app_holds_stderr(batch_env, tmp_path):
+    """The first run starts multiprocessing's fork server; under a Textual app, whose
+    stderr has no descriptor (fileno -1), that failed ("bad value(s) in fds_to_keep")
+    and the batch ended with no run started. A fresh process: no fork server yet."""
+    r = subprocess.run(
+        [sys.executable, "-c", UNDER_AN_APP, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "error None exit 0" in r.stdout, r.stdout + r.stderr[-3000:]
+
+
 async def test_batch_screen_shows_the_runs_live(batch_env, tmp_path):
     from textual.widgets import DataTable
 
@@ -602,29 +643,40 @@ async def test_batch_screen_shows_the_runs_live(batch_env, tmp_path):
             if not opened and any("running" in s for s in seen) and app.screen is screen:
                 opened = True
                 await pilot.press("enter")  # the live run screen, following its log
-                await pilot.pause(0.5)
-                assert isinstance(app.screen, RunScreen)
+                await until(pilot, lambda: isinstance(app.screen, RunScreen))
                 await pilot.press("escape")
-                await pilot.pause(0.2)
-                assert app.screen is screen
+                await until(pilot, lambda: app.screen is screen)
         assert runner.done
-        await pilot.pause(0.8)
-        assert any("running" in s for s in seen)
-        states = {str(table.get_cell_at((i, 4))) for i in range(2)}
-        assert all(s.startswith(("✓", "✗")) for s in states), states
-        assert screen.query_one("#batch-summary").has_class("-visible")
-        title = str(screen.query_one("#batch-title").render())
-        assert "[2/2]" in title
+        assert runner.error is None, runner.error
+        assert any("running" in s for s in seen), seen
+
+        def states() -> set[str]:
+            return {str(table.get_cell_at((i, 4))) for i in range(2)}
+
+        def title() -> str:
+            return str(screen.query_one("#batch-title").render())
+
+        def drawn_done() -> bool:
+            graded = all(s.startswith(("✓", "✗")) for s in states())
+            return graded and summary.has_class("-visible") and "[2/2]" in title()
+
+        # the screen redraws on its own 0.5 s timer: it shows the end soon after
+        summary = screen.query_one("#batch-summary")
+        with contextlib.suppress(TimeoutError):
+            await until(pilot, drawn_done)
+        assert all(s.startswith(("✓", "✗")) for s in states()), states()
+        assert summary.has_class("-visible")
+        assert "[2/2]" in title(), title()
     bd.unlock()
     # the runs list shows the batch as one row and opens its screen
     app = AgentDeckApp(lambda: RunsScreen(tmp_path))
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.pause(1.0)
         runs_screen = app.screen
-        assert any(r.batch for r in runs_screen.shown)
+        assert isinstance(runs_screen, RunsScreen)
+        await until(pilot, lambda: any(r.batch for r in runs_screen.shown))
         row = next(i for i, r in enumerate(runs_screen.shown) if r.batch)
         runs_screen.table.move_cursor(row=row)
         await pilot.press("enter")
-        await pilot.pause(1.0)
-        assert isinstance(app.screen, BatchScreen)
-        assert app.screen.query_one("#batch-summary").has_class("-visible")
+        await until(pilot, lambda: isinstance(app.screen, BatchScreen))
+        summary = app.screen.query_one("#batch-summary")
+        await until(pilot, lambda: summary.has_class("-visible"))

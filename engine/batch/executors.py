@@ -228,9 +228,17 @@ class _Local:
 
 
 def _fork_server(specs: list[RunSpec]) -> Any:
-    """multiprocessing's fork server, preloaded with the engine and the grid's tasks
-    (None where there is none: not Linux/macOS)."""
+    """multiprocessing's fork server, preloaded with the engine and the grid's tasks,
+    started now (None where there is none, not Linux/macOS, or it cannot start).
+
+    Started here, before any UI: multiprocessing starts its fork server and resource
+    tracker with ``sys.stderr.fileno()`` among the descriptors to keep, and while a
+    Textual app runs ``sys.stderr`` is its print capture, whose ``fileno()`` is -1.
+    Started lazily by the first run, under the batch screen, it failed with "bad
+    value(s) in fds_to_keep" and the batch ended before any run started.
+    """
     import multiprocessing
+    from multiprocessing import forkserver
 
     try:
         ctx = multiprocessing.get_context("forkserver")
@@ -252,11 +260,12 @@ def _fork_server(specs: list[RunSpec]) -> Any:
 
         wanted = {s.task for s in specs}
         mods += [ep.value.split(":")[0] for ep in entry_points(group=GROUP) if ep.name in wanted]
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is not None:
-        mods.append("torch")  # every run's host info asks torch for its version and GPUs
+    # not torch: a run's own process never imports it (its kernel does, on its own)
     ctx.set_forkserver_preload(list(dict.fromkeys(mods)))
+    try:
+        forkserver.ensure_running()
+    except (OSError, ValueError):
+        return None  # each run is then a fresh ``python -m ...worker``
     return ctx
 
 
