@@ -125,8 +125,10 @@ async def test_the_grade_shows_the_self_reported_metric() -> None:
         screen = pilot.app.screen
         await until(pilot, lambda: screen.state_ready)
         await pilot.press("G", "4")
-        await pilot.pause(0.8)
-        body = text_of(screen.query_one(MetricsPane).query_one(Static))
+        metrics = screen.query_one(MetricsPane).query_one(Static)
+        with contextlib.suppress(TimeoutError):
+            await until(pilot, lambda: "self-reported validation" in text_of(metrics), 5)
+        body = text_of(metrics)
         assert "self-reported validation 0.96" in body
         assert "hidden test accuracy 0.975" in body and "gap +0.0150" in body
 
@@ -140,7 +142,11 @@ async def test_compare_shows_both_trees_and_diffs(tmp_path: Path) -> None:
         screen = pilot.app.screen
         await until(pilot, lambda: screen.alignment is not None)
         screen.view.move_to(screen.view.steps.index(5))
-        await pilot.pause(0.3)
+        sides = [screen.query_one(side).query_one(Static) for side in ("#cmp-a", "#cmp-b")]
+        with contextlib.suppress(TimeoutError):
+            await until(
+                pilot, lambda: all("files after step 5" in text_of(w, 80) for w in sides), 5
+            )
         for side in ("#cmp-a", "#cmp-b"):
             body = text_of(screen.query_one(side).query_one(Static), width=80)
             assert "files after step 5" in body and "● model.py" in body
