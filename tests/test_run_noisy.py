@@ -406,6 +406,7 @@ def test_fork_a_run_at_step_n_to_claude(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1000)
 @pytest.mark.skipif(not FASHION_HEAD.is_dir(), reason="shared Fashion-MNIST sample not present")
 def test_fashion_mnist_sample_end_to_end() -> None:
     """The one full run on real data: the CLI, the task on the Fashion-MNIST sample
@@ -420,7 +421,9 @@ def test_fashion_mnist_sample_end_to_end() -> None:
         conftest.e2e_args(FASHION_HEAD)
     )
     conftest.EARLY_RUNS[conftest.E2E_TEST] = early
-    code, output = early.wait(timeout=560)
+    # its kernel needs about 212 s of CPU, but beside the suite, with other work on the
+    # machine's cores, it took 539 s once: the limit leaves room for such a day
+    code, output = early.wait(timeout=900)
     assert code == 0, output
     log = RunLog.open(next(early.log_dir.glob("*/events.jsonl")))
     assert log.status == "completed" and log.warnings == []
