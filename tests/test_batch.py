@@ -470,7 +470,7 @@ def test_ctrl_c_stops_every_run_cleanly_and_twice_kills(batch_env, tmp_path):
 
 
 def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):
-    gate = {"t429": None}
+    gate: dict[str, float | None] = {"t429": None, "recorded": None}
 
     def started_runs() -> int:
         return sum('"type":"run_start"' in p.read_text() for p in tmp_path.glob("*/*/events.jsonl"))
@@ -492,14 +492,23 @@ def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):
             # pause, which they must wait out although nobody answered them 429.
             wait_for(lambda: started_runs() >= 3, 180, "the three runs to start")
             gate["t429"] = time.monotonic()
+            threading.Thread(target=watch_the_pause, daemon=True).start()
             return Fault.rate_limited(retry_after=4)
-        if gate["t429"] == 0.0 or time.monotonic() < gate["t429"] + 0.3:
-            # A call made before the 429'd run could record the pause (the assertion below
-            # allows it 0.3 s): held until the pause is recorded, then given one more
-            # step, so that the run's next call falls inside the pause and must wait
-            wait_for(pause_recorded, 60, "the 429'd run to record the shared pause")
+        if gate["recorded"] is None:
+            # A call made before the 429'd run recorded the pause (on a loaded machine
+            # that took more than 0.3 s): held until it is, then given one more step,
+            # so that the run's next call falls inside the pause and must wait
+            wait_for(lambda: gate["recorded"], 60, "the 429'd run to record the pause")
             return Reply.tool("python_expression", {"code": "1"})
         return Reply.tool("submit", {})
+
+    def watch_the_pause() -> None:
+        # when the 429'd run wrote the shared pause (to 10 ms): calls sent before then
+        # need not wait, every call after it must
+        deadline = time.monotonic() + 60
+        while not pause_recorded() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate["recorded"] = time.monotonic()
 
     with MockAnthropic(policy=policy, check_growth=False) as api:
         env = {**os.environ, **api.env()}
@@ -525,8 +534,10 @@ def test_rate_limits_make_every_worker_back_off(batch_env, tmp_path):
         )
         api.assert_valid()
     assert r.returncode == 0, r.stdout + r.stderr
-    t429 = gate["t429"]
-    later = [q.received_at for q in api.requests if q.received_at > t429 + 0.3]
+    t429, recorded = gate["t429"], gate["recorded"]
+    assert t429 is not None and recorded is not None
+    # from 0.3 s after the pause was written (a call already on its way then may arrive)
+    later = [q.received_at for q in api.requests if q.received_at > recorded + 0.3]
     assert later and all(t >= t429 + 3.5 for t in later), [t - t429 for t in later]
     bd = only_batch(tmp_path)
     waited = logs_saying(bd, "shared_backoff")
