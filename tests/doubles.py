@@ -11,6 +11,7 @@ real runner: the running tool is interrupted and the run ends ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -618,6 +619,13 @@ async def until(pilot: Any, cond: Callable[[], bool], timeout: float = 10.0) -> 
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         await pilot.pause(0.02)
+
+
+async def eventually(pilot: Any, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    """``until`` without the TimeoutError: let the app run until ``cond()`` holds or
+    ``timeout`` has passed, for a test whose own assertions then say what was wrong."""
+    with contextlib.suppress(TimeoutError):
+        await until(pilot, cond, timeout)
 
 
 async def settled(pilot: Any, timeout: float = 10.0) -> None:

@@ -8,7 +8,6 @@ third-party package would be) for resume, errors, Ctrl-C and the shared backoff.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -31,7 +30,7 @@ from agentdeck.engine.log import RunLog
 from agentdeck.tui.cli import app
 
 import batch_tasks
-from doubles import until
+from doubles import eventually, until
 from mock_anthropic import Fault, MockAnthropic, Reply
 
 pytestmark = pytest.mark.timeout(600)
@@ -661,6 +660,8 @@ async def test_batch_screen_shows_the_runs_live(batch_env, tmp_path):
         assert runner.error is None, runner.error
         assert any("running" in s for s in seen), seen
 
+        summary = screen.query_one("#batch-summary")
+
         def states() -> set[str]:
             return {str(table.get_cell_at((i, 4))) for i in range(2)}
 
@@ -671,10 +672,7 @@ async def test_batch_screen_shows_the_runs_live(batch_env, tmp_path):
             graded = all(s.startswith(("✓", "✗")) for s in states())
             return graded and summary.has_class("-visible") and "[2/2]" in title()
 
-        # the screen redraws on its own 0.5 s timer: it shows the end soon after
-        summary = screen.query_one("#batch-summary")
-        with contextlib.suppress(TimeoutError):
-            await until(pilot, drawn_done)
+        await eventually(pilot, drawn_done, 10)  # the screen redraws on its own 0.5 s timer
         assert all(s.startswith(("✓", "✗")) for s in states()), states()
         assert summary.has_class("-visible")
         assert "[2/2]" in title(), title()

@@ -4,7 +4,6 @@ screen's trees and diffs; the grade's self-reported metric."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from agentdeck.tui.screens.run import RunScreen
 from agentdeck.tui.widgets.files import FilesPane, FileTree
 from agentdeck.tui.widgets.metrics import MetricsPane
 
-from doubles import until
+from doubles import eventually, until
 from repo_policy import prepared
 
 COMPAT = Path(__file__).parent / "fixtures" / "compat"
@@ -126,8 +125,7 @@ async def test_the_grade_shows_the_self_reported_metric() -> None:
         await until(pilot, lambda: screen.state_ready)
         await pilot.press("G", "4")
         metrics = screen.query_one(MetricsPane).query_one(Static)
-        with contextlib.suppress(TimeoutError):
-            await until(pilot, lambda: "self-reported validation" in text_of(metrics), 5)
+        await eventually(pilot, lambda: "self-reported validation" in text_of(metrics))
         body = text_of(metrics)
         assert "self-reported validation 0.96" in body
         assert "hidden test accuracy 0.975" in body and "gap +0.0150" in body
@@ -143,12 +141,9 @@ async def test_compare_shows_both_trees_and_diffs(tmp_path: Path) -> None:
         await until(pilot, lambda: screen.alignment is not None)
         screen.view.move_to(screen.view.steps.index(5))
         sides = [screen.query_one(side).query_one(Static) for side in ("#cmp-a", "#cmp-b")]
-        with contextlib.suppress(TimeoutError):
-            await until(
-                pilot, lambda: all("files after step 5" in text_of(w, 80) for w in sides), 5
-            )
-        for side in ("#cmp-a", "#cmp-b"):
-            body = text_of(screen.query_one(side).query_one(Static), width=80)
+        await eventually(pilot, lambda: all("files after step 5" in text_of(w, 80) for w in sides))
+        for widget in sides:
+            body = text_of(widget, width=80)
             assert "files after step 5" in body and "● model.py" in body
             assert "changes in step 5" in body and "+    return LogisticRegression(C=0.5" in body
 
@@ -177,7 +172,6 @@ async def test_a_live_run_grows_in_the_files_tab_and_ends_graded(tmp_path: Path)
         # the pane reads the log on its own 0.25 s timer, so it can show the last step a
         # moment after the run has ended: watch it until then
         final = ["main.py", "model.py", "submission/submission.csv"]
-        with contextlib.suppress(TimeoutError):
-            await until(pilot, lambda: look() and seen[-1] == final, timeout=5)
+        await eventually(pilot, lambda: look() and seen[-1] == final)
     assert seen[-1] == final
     assert ["main.py", "model.py"] in seen  # seen growing (while main.py ran), not only at the end
