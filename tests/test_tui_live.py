@@ -74,6 +74,28 @@ async def test_a_run_that_ends_within_one_poll_keeps_its_streamed_output(
         assert "step 2" in out.title and out.ring.total_lines == 1
 
 
+@pytest.mark.parametrize("one_poll", [True, False], ids=["one-poll", "polls-apart"])
+async def test_a_last_call_that_printed_nothing_shows_its_result(
+    tmp_path: Path, one_poll: bool
+) -> None:
+    # no tool prints: at the end the Output pane shows the last step's result, not an
+    # empty stream, whether the end came with the last step's result or after it
+    cfg = FakeRunConfig(
+        log_dir=tmp_path, steps=2, max_steps=6, output_lines=0, pause=0 if one_poll else 0.05
+    )
+    app, handle = make_live_app(cfg, start=start_fake_run)
+    if one_poll:
+        assert handle.join(5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+        run = run_screen(app)
+        await until(pilot, lambda: run.state.finished and run.steps.count == 2)
+        await settled(pilot)
+        out = app.screen.query_one(ToolOutput)
+        assert "step 2" in out.title and out.ring.total_lines == 1, out.title
+        assert list(out.ring.lines) == ["step 2 done"]
+
+
 async def test_quit_during_a_live_run_asks_then_interrupts(tmp_path: Path) -> None:
     cfg = FakeRunConfig(log_dir=tmp_path, steps=5, hold_step=2)
     app, handle = make_live_app(cfg, start=start_fake_run)

@@ -279,6 +279,8 @@ class RunScreen(Screen[None]):
         if changed & (Changed.TEXT | Changed.CALL | Changed.STEPS):
             self._refresh_live_detail()
         if isinstance(self.state.end, RunEnd) and changed & Changed.GRADE:
+            # the run is replayable now: the Output pane follows the selected step
+            self._show_detail(keep_scroll=True)
             end = self.state.end
             if end.message and end.status in ("error", "limit_exceeded"):
                 self.notify(f"run ended ({end.status}): {end.message}", severity="error", timeout=8)
@@ -430,11 +432,17 @@ class RunScreen(Screen[None]):
             self._show_step_output(rec)
 
     def _streamed_here(self, rec: StepRecord) -> bool:
-        """Whether the Output pane holds the live stream of one of ``rec``'s calls: a
-        live run that just ended keeps the output as it streamed, whichever poll brought
-        the end (else the last step's pane was the stream or its result by chance)."""
-        call_id = self.query_one(ToolOutput).call_id
-        return call_id is not None and any(c.call.call_id == call_id for c in rec.calls)
+        """Whether the Output pane holds the live stream of one of ``rec``'s calls, and
+        that call printed something: a live run that just ended keeps the output as it
+        streamed, whichever poll brought the end; a call that printed nothing (a submit)
+        shows its result instead of an empty pane."""
+        out = self.query_one(ToolOutput)
+        printed = out.ring.total_chars > 0 or out.dropped > 0
+        return (
+            out.call_id is not None
+            and printed
+            and any(c.call.call_id == out.call_id for c in rec.calls)
+        )
 
     def _record(self, step: int, *, chunks: bool = False) -> StepRecord:
         """The step as the log has it so far (its output chunks only if asked)."""
